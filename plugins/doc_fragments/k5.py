@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: fjcloud.mail contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    # Connection options shared by every module (module_utils/module.py k5_argument_spec).
+    DOCUMENTATION = r'''
+options:
+  auth:
+    description:
+      - Keystone v3 password authentication, used to get a token when O(auth_token) is not given,
+        and to get a new one once when the mail API rejects an expired token.
+      - Each key falls back to the usual OpenStack environment variable, so credentials kept for
+        the OpenStack tools work unchanged.
+      - A rejected password is reported at once and never retried, because five failed logins
+        within 15 minutes lock the K5 account for 15 minutes.
+    type: dict
+    suboptions:
+      auth_url:
+        description:
+          - Keystone v3 URL. C(/v3) is appended when the URL does not end with it.
+          - Defaults to C(https://identity.<region_name>.cloud.global.fujitsu.com/v3).
+          - Falls back to E(OS_AUTH_URL).
+        type: str
+      username:
+        description:
+          - The K5 user name. Falls back to E(OS_USERNAME).
+        type: str
+      password:
+        description:
+          - The user's password. Falls back to E(OS_PASSWORD).
+        type: str
+      user_domain_name:
+        description:
+          - The user's domain, which on K5 is the contract number. Falls back to E(OS_USER_DOMAIN_NAME).
+        type: str
+      project_id:
+        description:
+          - ID of the project the token is scoped to. Falls back to E(OS_PROJECT_ID).
+          - Either O(auth.project_id) or O(auth.project_name) is needed.
+        type: str
+      project_name:
+        description:
+          - Name of the project the token is scoped to, when O(auth.project_id) is not given.
+            Falls back to E(OS_PROJECT_NAME).
+        type: str
+      project_domain_name:
+        description:
+          - Domain of O(auth.project_name). Defaults to O(auth.user_domain_name).
+            Falls back to E(OS_PROJECT_DOMAIN_NAME).
+        type: str
+  auth_token:
+    description:
+      - A Keystone v3 token scoped to the project, got by an earlier task or by the OpenStack tools.
+        Takes precedence over O(auth).
+      - Falls back to E(OS_TOKEN), then E(OS_AUTH_TOKEN).
+    type: str
+  region_name:
+    description:
+      - The K5 region, used to build the default O(endpoint) and O(auth.auth_url).
+      - Falls back to E(OS_REGION_NAME), then to C(jp-east-1).
+    type: str
+  endpoint:
+    description:
+      - URL of the mail API.
+      - Defaults to C(https://mail.<region_name>.cloud.global.fujitsu.com). Older contracts use
+        C(https://mail.jp-east-1.tps5.fujitsu.com). Falls back to E(FJCLOUD_MAIL_ENDPOINT).
+    type: str
+  validate_certs:
+    description:
+      - Verify the TLS certificates of the mail API and of Keystone.
+    type: bool
+    default: true
+  ca_cert:
+    description:
+      - A CA bundle (PEM) that signs the servers' certificates, instead of the system's.
+      - Falls back to E(OS_CACERT).
+    type: path
+    aliases: [cacert]
+  api_timeout:
+    description:
+      - Seconds to wait for each HTTP reply.
+    type: int
+    default: 30
+  retries:
+    description:
+      - How many times a call is repeated after a connection error, a timeout, an HTTP 5xx or
+        a throttling reply, with exponential backoff and jitter. Other errors are never repeated.
+    type: int
+    default: 5
+requirements:
+  - requests
+  - lxml
+notes:
+  - The service accepts one request per second. Calls made by one task are spaced one second
+    apart; a throttling reply caused by other clients is retried with backoff.
+  - Authentication precedence is O(auth_token), then O(auth); every option falls back to its
+    environment variable when it is not set in the task.
+'''
+
+    # Attributes shared by every module; each module states its support.
+    ATTRIBUTES = r'''
+attributes:
+  action_group:
+    description: Use C(group/fjcloud.mail.mail) in C(module_defaults) to set the connection options once for every module.
+    support: full
+    membership:
+      - fjcloud.mail.mail
+'''

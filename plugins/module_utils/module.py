@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# Copyright: fjcloud.mail contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The argument spec every module shares and the base class that runs a module.
+
+A module subclasses ``K5MailModule``, declares its own options in
+``module_spec`` and writes ``run()``, which returns the result dict. The base
+class validates the connection options before any request, builds the one
+client of the run, and turns ``K5MailError`` into a single ``fail_json``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+from urllib.parse import urlparse
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.fjcloud.mail.plugins.module_utils.api import (
+    HAS_LXML,
+    HAS_REQUESTS,
+    K5MailClient,
+    K5MailError,
+    KeystonePassword,
+    LXML_IMPORT_ERROR,
+    REQUESTS_IMPORT_ERROR,
+)
+
+DEFAULT_REGION = 'jp-east-1'
+DEFAULT_AUTH_URL = 'https://identity.{region}.cloud.global.fujitsu.com/v3'
+DEFAULT_ENDPOINT = 'https://mail.{region}.cloud.global.fujitsu.com'
+_REGION_PATTERN = re.compile(r'^[a-z0-9]+(?:-[a-z0-9]+)*$')
+
+
+def k5_argument_spec():
+    """Connection options shared by every module (documented in the fjcloud.mail.k5 doc fragment)."""
+    return dict(
+        auth=dict(
+            type='dict',
+            apply_defaults=True,
+            options=dict(
+                auth_url=dict(type='str', fallback=(env_fallback, ['OS_AUTH_URL'])),
+                username=dict(type='str', fallback=(env_fallback, ['OS_USERNAME'])),
+                password=dict(type='str', no_log=True, fallback=(env_fallback, ['OS_PASSWORD'])),
+                user_domain_name=dict(type='str', fallback=(env_fallback, ['OS_USER_DOMAIN_NAME'])),
+                project_id=dict(type='str', fallback=(env_fallback, ['OS_PROJECT_ID'])),
+                project_name=dict(type='str', fallback=(env_fallback, ['OS_PROJECT_NAME'])),
+                project_domain_name=dict(type='str', fallback=(env_fallback, ['OS_PROJECT_DOMAIN_NAME'])),
+            ),
+        ),
+        auth_token=dict(type='str', no_log=True, fallback=(env_fallback, ['OS_TOKEN', 'OS_AUTH_TOKEN'])),
+        # No spec default: a default would win over the environment variable.
+        region_name=dict(type='str', fallback=(env_fallback, ['OS_REGION_NAME'])),
+        endpoint=dict(type='str', fallback=(env_fallback, ['FJCLOUD_MAIL_ENDPOINT'])),
+        validate_certs=dict(type='bool', default=True),
+        ca_cert=dict(type='path', aliases=['cacert'], fallback=(env_fallback, ['OS_CACERT'])),
+        api_timeout=dict(type='int', default=30),
+        retries=dict(type='int', default=5),
+    )
+
+
+class ConnectionSettings:
+    """The validated connection options of one module run."""
+
+    def __init__(self, params):
+        self.errors = []
+        self.region = params.get('region_name') or DEFAULT_REGION
+        if not _REGION_PATTERN.match(self.region):
+            self.errors.append('region_name %r is not a region name (lower-case letters, digits and dashes, e.g. jp-east-1)'
+                               % self.region)
+        self.endpoint = params.get('endpoint') or DEFAULT_ENDPOINT.format(region=self.region)
+        self._check_url('endpoint', self.endpoint)
+        self.validate_certs = params.get('validate_certs')
+        self.ca_cert = params.get('ca_cert')
+        if self.ca_cert and not os.path.isfile(self.ca_cert):
+            self.errors.append('ca_cert %s is not a readable file' % self.ca_cert)
+        self.timeout = params.get('api_timeout')
+        if self.timeout is not None and self.timeout <= 0:
+            self.errors.append('api_timeout must be a positive number of seconds, got %d' % self.timeout)
+        self.retries = params.get('retries')
+        if self.retries is not None and not 0 <= self.retries <= 20:
+            self.errors.append('retries must be between 0 and 20, got %d' % self.retries)
+        self.token = params.get('auth_token')
+        self.keystone = self._keystone(params.get('auth') or {})
+        if not self.token and self.keystone is None and not self.errors:
+            self.errors.append(
+                'no credentials: give auth_token (or OS_TOKEN), or auth with username, password, '
+                'user_domain_name (the contract number) and project_id or project_name '
+                '(or the OS_USERNAME, OS_PASSWORD, OS_USER_DOMAIN_NAME, OS_PROJECT_ID variables)')
+
+    def _check_url(self, name, url):
+        parsed = urlparse(url)
+        if parsed.scheme not in ('https', 'http') or not parsed.hostname:
+            self.errors.append('%s %r is not an http(s) URL with a host name' % (name, url))
+
+    def _keystone(self, auth):
+        given = dict((key, value) for key, value in auth.items() if value)
+        password_keys = ('username', 'password', 'user_domain_name')
+        if not any(given.get(key) for key in password_keys):
+            return None
+        missing = [key for key in password_keys if not given.get(key)]
+        if not given.get('project_id') and not given.get('project_name'):
+            missing.append('project_id or project_name')
+        if missing:
+            self.errors.append('auth is incomplete: missing %s' % ', '.join(missing))
+            return None
+        auth_url = given.get('auth_url') or DEFAULT_AUTH_URL.format(region=self.region)
+        self._check_url('auth.auth_url', auth_url)
+        return KeystonePassword(
+            auth_url=auth_url,
+            username=given['username'],
+            password=given['password'],
+            user_domain_name=given['user_domain_name'],
+            project_id=given.get('project_id'),
+            project_name=given.get('project_name'),
+            project_domain_name=given.get('project_domain_name'),
+        )
+
+    def client(self):
+        return K5MailClient(
+            endpoint=self.endpoint,
+            token=self.token,
+            keystone=self.keystone,
+            validate_certs=self.validate_certs,
+            ca_cert=self.ca_cert,
+            timeout=self.timeout,
+            retries=self.retries,
+        )
+
+
+class K5MailModule:
+    """Base of every module: shared options, one client, one way to fail."""
+
+    module_spec = {}
+    module_kwargs = {}
+
+    def __init__(self):
+        argument_spec = k5_argument_spec()
+        argument_spec.update(self.module_spec)
+        self.module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **self.module_kwargs)
+        if not HAS_REQUESTS:
+            self.module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
+        if not HAS_LXML:
+            self.module.fail_json(msg=missing_required_lib('lxml'), exception=LXML_IMPORT_ERROR)
+        self.params = self.module.params
+        settings = ConnectionSettings(self.params)
+        errors = settings.errors + self.validate()
+        if errors:
+            self.module.fail_json(msg='; '.join(errors))
+        self.settings = settings
+        self.client = settings.client()
+
+    @property
+    def check_mode(self):
+        return self.module.check_mode
+
+    def validate(self):
+        """Module-specific checks run before any request; return a list of error messages."""
+        return []
+
+    def run(self):
+        raise NotImplementedError
+
+    def execute(self):
+        try:
+            result = self.run()
+        except K5MailError as exc:
+            self.module.fail_json(msg=str(exc), **exc.to_result())
+        self.module.exit_json(**result)
