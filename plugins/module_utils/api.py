@@ -22,6 +22,7 @@ import traceback
 
 try:
     import requests
+    from requests.structures import CaseInsensitiveDict
     from urllib3.exceptions import NewConnectionError
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
@@ -48,7 +49,7 @@ BACKOFF_MAX = 20.0
 # No throttling reply is published; the error page only lists "service use
 # limit exceeded" among the causes of a 400. Recognise the usual wordings.
 _THROTTLING_PATTERN = re.compile(
-    r'throttl|limit\s+(?:is\s+|was\s+|has\s+been\s+)?exceed|exceed\w*\s+(?:the\s+)?(?:\w+\s+){0,3}limit'
+    r'throttl|limit\s*(?:is\s+|was\s+|has\s+been\s+)?exceed|exceed\w*\s+(?:the\s+)?(?:\w+\s+){0,3}limit'
     r'|too\s*many\s*requests|rate\s*exceed|request\s*limit|slow\s*down',
     re.IGNORECASE)
 
@@ -204,6 +205,7 @@ def throttling_reply(status, code, message):
 
 def error_from_reply(action, status, headers, body):
     """Build the K5MailError for a non-accepted reply."""
+    headers = CaseInsensitiveDict(headers)
     request_id = (headers.get('x-fj-request-id') or '').strip() or None
     code = error_type = message = None
     root = None
