@@ -118,7 +118,8 @@ def parse_xml(body):
     try:
         root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as exc:
-        raise ValueError('not well-formed XML (%s)' % exc)
+        # libxml2 may report several errors on several lines: keep one line.
+        raise ValueError('not well-formed XML (%s)' % ' '.join(str(exc).split()))
     if root is None:
         raise ValueError('no XML document')
     return root
@@ -437,7 +438,8 @@ class K5MailClient:
         self.timeout = timeout
         self.session = session if session is not None else requests.Session()
         self.session.headers['User-Agent'] = USER_AGENT
-        self.session.verify = (ca_cert or True) if validate_certs else False
+        # Passed with every request: requests lets REQUESTS_CA_BUNDLE override Session.verify.
+        self.verify = (ca_cert or True) if validate_certs else False
         self.sleep = sleep or time.sleep
         self.pacer = pacer or Pacer(sleep=self.sleep)
         self.backoff = backoff or Backoff(retries)
@@ -445,7 +447,7 @@ class K5MailClient:
 
     # The transport interface KeystonePassword uses.
     def post(self, url, data, headers):
-        return self.session.post(url, data=data, headers=headers, timeout=self.timeout)
+        return self.session.post(url, data=data, headers=headers, timeout=self.timeout, verify=self.verify)
 
     def authenticate(self):
         self.token, self.token_expires_at = self.keystone.authenticate(self, self.backoff)
@@ -462,7 +464,7 @@ class K5MailClient:
             self.pacer.wait()
             retry_after = None
             try:
-                reply = self.session.post(self.endpoint, data=form, timeout=self.timeout, headers={
+                reply = self.session.post(self.endpoint, data=form, timeout=self.timeout, verify=self.verify, headers={
                     'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
                     'X-Auth-Token': self.token,
                 })

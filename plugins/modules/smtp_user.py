@@ -23,7 +23,7 @@ description:
   - The returned RV(smtp_password) is a secret. Set C(no_log) to C(true) on every task that registers
     the result of this module.
 author:
-  - fjcloud.mail developers
+  - fjcloud.mail developers (@fjcloud)
 extends_documentation_fragment:
   - fjcloud.mail.k5
   - fjcloud.mail.k5.attributes
@@ -134,7 +134,6 @@ request_id:
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.module import K5MailModule
 from ansible_collections.fjcloud.mail.plugins.module_utils.smtp_user import (
-    create_smtp_user,
     delete_smtp_user,
     ensure_smtp_user,
     get_smtp_user,

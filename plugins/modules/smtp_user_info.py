@@ -16,7 +16,7 @@ description:
   - The service returns the password again each time. Set C(no_log) to C(true) on every task that
     registers the result of this module.
 author:
-  - fjcloud.mail developers
+  - fjcloud.mail developers (@fjcloud)
 extends_documentation_fragment:
   - fjcloud.mail.k5
   - fjcloud.mail.k5.attributes

@@ -48,12 +48,12 @@ class FakeSession:
         self.expected.append(Expected(url, reply, raises, form, headers, json_body))
         return self
 
-    def post(self, url, data=None, headers=None, timeout=None):
+    def post(self, url, data=None, headers=None, timeout=None, verify=None):
         assert self.expected, 'unexpected POST %s (no more calls expected)' % url
         exp = self.expected.pop(0)
         all_headers = CaseInsensitiveDict(self.headers)
         all_headers.update(headers or {})
-        self.calls.append(dict(url=url, data=data, headers=all_headers, time=self.clock() if self.clock else None))
+        self.calls.append(dict(url=url, data=data, headers=all_headers, verify=verify, time=self.clock() if self.clock else None))
         assert url == exp.url, 'POST %s, expected %s' % (url, exp.url)
         if exp.form is not None:
             assert isinstance(data, list), 'mail API form must be a list of pairs'

@@ -209,10 +209,10 @@ def test_garbage_200_never_echoes_the_body(session, clock):
 # --------------------------------------------------------------------- pacing
 
 def test_consecutive_calls_are_spaced_one_second(session, clock):
-    for _ in range(3):
+    for _attempt in range(3):
         session.expect(ENDPOINT, xml_reply(200, CREATE_REPLY_NS))
     client = make_client(session, clock)
-    for _ in range(3):
+    for _attempt in range(3):
         client.call('GetSMTPUserInfo')
     times = [call['time'] for call in session.calls]
     assert times[1] - times[0] >= 1.0 and times[2] - times[1] >= 1.0
@@ -236,7 +236,7 @@ def test_500_then_200_recovers(session, clock):
 
 
 def test_500_that_does_not_recover_stops_after_retries(session, clock):
-    for _ in range(3):
+    for _attempt in range(3):
         session.expect(ENDPOINT, xml_reply(500, ERROR_REPLY))
     with pytest.raises(K5MailError) as info:
         make_client(session, clock, retries=2).call('GetSMTPUserInfo')
@@ -263,7 +263,7 @@ def test_connection_errors_are_retried(session, clock):
 
 
 def test_unreachable_endpoint_message(session, clock):
-    for _ in range(2):
+    for _attempt in range(2):
         session.expect(ENDPOINT, raises=connection_refused())
     with pytest.raises(K5MailError) as info:
         make_client(session, clock, retries=1).call('CreateSMTPUser')

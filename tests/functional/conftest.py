@@ -1,0 +1,43 @@
+# -*- coding: utf-8 -*-
+# Copyright: fjcloud.mail contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures that run real ansible commands against a real emulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import DEMO_AUTH, Ansible
+from k5emu.control import Emulator
+
+
+@pytest.fixture(scope='module')
+def emulator_process(tmp_path_factory):
+    emulator = Emulator(str(tmp_path_factory.mktemp('emulator')))
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def emulator(emulator_process):
+    emulator_process.reset()
+    return emulator_process
+
+
+@pytest.fixture
+def ansible(tmp_path):
+    return Ansible(tmp_path)
+
+
+@pytest.fixture
+def conn(emulator):
+    """Connection options for a token from the emulator's Keystone (the log starts after it)."""
+    token = emulator.token()
+    emulator.clear_log()
+    return dict(endpoint=emulator.url, ca_cert=emulator.ca_cert, auth_token=token)
+
+
+@pytest.fixture
+def password_conn(emulator):
+    return dict(endpoint=emulator.url, ca_cert=emulator.ca_cert, auth=dict(DEMO_AUTH, auth_url=emulator.auth_url))
