@@ -6,6 +6,7 @@
 # collection on a fresh Debian 12 machine (as root), installing what it needs:
 #
 #   tools/test.sh [all|sanity|units|functional|lint|molecule ...]   (default: all)
+#   tools/test.sh setup     only install (apt packages, .venv): used by tools/demo.sh
 #
 # Setup: apt packages and the .venv from tests/requirements.txt (always); for
 # sanity also the offline pip bootstrap of ansible-test and a fresh copy of the
@@ -379,7 +380,8 @@ run_lint() {
 run_pytest() {
     cd "$ROOT"
     local rc=0
-    pytest -n auto "$@" || rc=$?
+    # Tests marked xdist_group('postfix') share the machine's Postfix: one worker runs them all.
+    pytest -n auto --dist loadgroup "$@" || rc=$?
     if ((rc == 5)); then
         notice "pytest collected no tests: that counts as a failure"
     fi
@@ -408,7 +410,7 @@ run_molecule() {
 # main
 
 usage() {
-    notice "usage: $0 [all|sanity|units|functional|lint|molecule ...]"
+    notice "usage: $0 [all|sanity|units|functional|lint|molecule ...] | setup"
 }
 
 main() {
@@ -424,6 +426,7 @@ main() {
             units | unit) want_units=1 ;;
             functional) want_functional=1 ;;
             molecule) want_molecule=1 ;;
+            setup) ;;
             -h | --help)
                 usage
                 return 0
