@@ -14,9 +14,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
+import fcntl
+import hashlib
 import json
+import os
 import random
 import re
+import tempfile
 import time
 import traceback
 
@@ -243,7 +248,7 @@ def error_from_reply(action, status, headers, body):
 # ---------------------------------------------------------------------------
 
 class Pacer:
-    """Keeps consecutive calls at least ``interval`` seconds apart."""
+    """Keeps consecutive calls of one client at least ``interval`` seconds apart."""
 
     def __init__(self, interval=MIN_REQUEST_INTERVAL, clock=None, sleep=None):
         self.interval = interval
@@ -251,18 +256,90 @@ class Pacer:
         self.sleep = sleep or time.sleep
         self._last = None
 
-    def wait(self):
-        if self._last is None:
-            return 0.0
-        remaining = self._last + self.interval - self.clock()
-        if remaining > 0:
-            self.sleep(remaining)
-            return remaining
-        return 0.0
+    @contextlib.contextmanager
+    def slot(self):
+        """Wait for the next free slot, make the call inside, and record when it ended."""
+        self._acquire()
+        try:
+            last = self._read_last()
+            if last is not None:
+                remaining = last + self.interval - self.clock()
+                if remaining > 0:
+                    self.sleep(remaining)
+            yield
+        finally:
+            try:
+                self._write_last(self.clock())
+            finally:
+                self._release()
 
-    def mark(self):
-        """Record the end of a call; the next one waits from here."""
-        self._last = self.clock()
+    def _acquire(self):
+        pass
+
+    def _release(self):
+        pass
+
+    def _read_last(self):
+        return self._last
+
+    def _write_last(self, value):
+        self._last = value
+
+
+class SharedPacer(Pacer):
+    """Paces every client on this host that talks to the same endpoint.
+
+    Each task of a play is a new process, and forks run in parallel: without
+    a shared record, back-to-back tasks would meet the service's limit. A
+    locked file holds the end time of the last call; holding the lock during
+    the call also serialises concurrent processes. Falls back to pacing
+    within the process when the file cannot be used.
+    """
+
+    def __init__(self, endpoint, interval=MIN_REQUEST_INTERVAL, directory=None, clock=None, sleep=None):
+        super(SharedPacer, self).__init__(interval, clock=clock or time.time, sleep=sleep)
+        digest = hashlib.sha256(endpoint.encode('utf-8')).hexdigest()[:16]
+        self.path = os.path.join(directory or tempfile.gettempdir(), 'fjcloud-mail-pace-%d-%s' % (os.getuid(), digest))
+        self._fd = None
+
+    def _acquire(self):
+        try:
+            # O_NOFOLLOW: the directory is shared, never follow a planted link.
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0), 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError:
+            self._close()
+
+    def _release(self):
+        self._close()
+
+    def _close(self):
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
+
+    def _read_last(self):
+        if self._fd is None:
+            return self._last
+        try:
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            last = float(os.read(self._fd, 64).decode('ascii').strip() or 'nan')
+        except (OSError, ValueError, UnicodeDecodeError):
+            return self._last
+        if last != last or last > self.clock() + 60:  # NaN, or a clock that went back: ignore
+            return self._last
+        return last
+
+    def _write_last(self, value):
+        self._last = value
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            os.write(self._fd, ('%.6f' % value).encode('ascii'))
+        except OSError:
+            pass
 
 
 class Backoff:
@@ -441,7 +518,7 @@ class K5MailClient:
         # Passed with every request: requests lets REQUESTS_CA_BUNDLE override Session.verify.
         self.verify = (ca_cert or True) if validate_certs else False
         self.sleep = sleep or time.sleep
-        self.pacer = pacer or Pacer(sleep=self.sleep)
+        self.pacer = pacer or SharedPacer(self.endpoint, sleep=self.sleep)
         self.backoff = backoff or Backoff(retries)
         self.token_expires_at = None
 
@@ -461,26 +538,25 @@ class K5MailClient:
         reauthenticated = False
         attempt = 0
         while True:
-            self.pacer.wait()
             retry_after = None
-            try:
-                reply = self.session.post(self.endpoint, data=form, timeout=self.timeout, verify=self.verify, headers={
-                    'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
-                    'X-Auth-Token': self.token,
-                })
-            except requests.exceptions.SSLError as exc:
-                raise _tls_error(action, self.endpoint, exc)
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                # Safe to repeat: creating twice answers 409, which means present.
-                error = _network_error(action, self.endpoint, exc, retryable=True)
-            else:
+            error = None
+            with self.pacer.slot():
+                try:
+                    reply = self.session.post(self.endpoint, data=form, timeout=self.timeout, verify=self.verify, headers={
+                        'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
+                        'X-Auth-Token': self.token,
+                    })
+                except requests.exceptions.SSLError as exc:
+                    raise _tls_error(action, self.endpoint, exc)
+                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                    # Safe to repeat: creating twice answers 409, which means present.
+                    error = _network_error(action, self.endpoint, exc, retryable=True)
+            if error is None:
                 status = reply.status_code
                 if status == 200 or status in accept:
-                    self.pacer.mark()
                     return self._accepted(action, reply)
                 if status == 401 and self.keystone is not None and not reauthenticated:
                     # The token expired: get a new one once and repeat the call once.
-                    self.pacer.mark()
                     reauthenticated = True
                     self.authenticate()
                     continue
@@ -488,7 +564,6 @@ class K5MailClient:
                 if status == 401 and self.keystone is None:
                     error.hint = 'Give a fresh auth_token, or auth (Keystone password) so the module can get one'
                 retry_after = _retry_after(reply.headers)
-            self.pacer.mark()
             if not error.retryable or attempt >= self.backoff.retries:
                 error.attempts = attempt + 1
                 raise error
