@@ -98,8 +98,9 @@ requirements:
   - requests
   - lxml
 notes:
-  - The service accepts one request per second. Calls made by one task are spaced one second
-    apart; a throttling reply caused by other clients is retried with backoff.
+  - The service accepts one request per second. Calls to one endpoint from every task on the
+    same host are spaced one second apart (they queue on a lock file in the temporary directory);
+    a throttling reply caused by other clients is retried with backoff.
   - Authentication precedence is O(auth_token), then O(auth); every option falls back to its
     environment variable when it is not set in the task.
 '''
