@@ -181,6 +181,13 @@ def _html_title(body):
     return None
 
 
+def _not_xml(headers, body, exc):
+    """Describe a body that is not XML without echoing it: it may hold part of a secret."""
+    title = _html_title(body)
+    return 'the reply is not XML (%s, %d bytes%s): %s' % (
+        headers.get('content-type') or 'no Content-Type', len(body), ', title "%s"' % title if title else '', exc)
+
+
 class Response:
     """A reply the caller accepted: a 200, or one of the statuses it asked to receive."""
 
@@ -218,10 +225,7 @@ def error_from_reply(action, status, headers, body):
     try:
         root = parse_xml(body) if body and body.strip() else None
     except ValueError as exc:
-        title = _html_title(body)
-        content_type = headers.get('content-type') or 'no Content-Type'
-        message = 'the reply is not XML (%s, %d bytes%s): %s' % (
-            content_type, len(body), ', title "%s"' % title if title else '', exc)
+        message = _not_xml(headers, body, exc)
     if root is not None:
         name = local_name(root)
         if name == 'ErrorResponse' or find(root, 'Error') is not None:
@@ -578,10 +582,8 @@ class K5MailClient:
             try:
                 root = parse_xml(reply.content)
             except ValueError as exc:
-                title = _html_title(reply.content)
-                raise K5MailError(action, 'the reply is not XML (%s, %d bytes%s): %s' % (
-                    reply.headers.get('content-type') or 'no Content-Type', len(reply.content),
-                    ', title "%s"' % title if title else '', exc), status=reply.status_code, request_id=request_id)
+                raise K5MailError(action, _not_xml(reply.headers, reply.content, exc), status=reply.status_code,
+                                  request_id=request_id)
         if root is not None:
             request_id = request_id or find_text(root, 'RequestId')
         return Response(action, reply.status_code, root, request_id)

@@ -9,12 +9,13 @@ A *service* is a class listed in :data:`SERVICE_CLASSES` with:
 - ``from_args(app, args)`` (class method): return an instance, or None to stay off;
 - ``start()`` / ``stop()``: start serving in background threads / stop;
 - ``endpoint_info()``: a dict merged into ``endpoint.json``
-  (the HTTPS service gives ``url``, ``auth_url``, ``ca_cert``; an SMTP relay would give ``smtp``);
+  (the HTTPS service gives ``url``, ``auth_url``, ``ca_cert``; the SMTP relay gives ``smtp``);
 - optionally ``reset()``: called by ``POST /_emulator/reset``.
 
 Services reach the shared objects through the :class:`App`: ``settings``,
 ``directory``, ``state`` (``state.smtp_credentials()`` / ``state.check_smtp_login()``),
-``identity``, ``mail``, ``faults``, ``log``, ``certs`` (``certs.server_context()``).
+``identity``, ``mail``, ``faults``, ``log``, ``certs`` (``certs.server_context()``),
+``messages`` (the :class:`k5emu.messages.MessageStore` of accepted mail).
 """
 
 from __future__ import annotations
@@ -34,14 +35,16 @@ from .config import ConfigError, Settings, load_config
 from .faults import FaultQueue
 from .keystone import Identity
 from .mailapi import MailApi
+from .messages import MessageStore
 from .reqlog import RequestLog
 from .server import HttpsService
+from .smtp import SmtpService
 from .state import State
 from .util import atomic_write_json
 
 LOG = logging.getLogger('k5emu')
 
-SERVICE_CLASSES = [HttpsService]
+SERVICE_CLASSES = [HttpsService, SmtpService]
 
 
 class App:
@@ -69,6 +72,7 @@ class App:
         self.mail = MailApi(self.identity, self.state, self.settings)
         self.faults = FaultQueue()
         self.log = RequestLog(os.path.join(self.state_dir, 'requests.jsonl'))
+        self.messages = MessageStore(os.path.join(self.state_dir, 'messages'))
         self.admin = Admin(self)
         self.services = []
         self._stop = threading.Event()
@@ -99,12 +103,13 @@ class App:
         atomic_write_json(self.endpoint_path, self.endpoint_info())
 
     def reset(self):
-        """Clear state, tokens, lockouts, rate limit clocks, faults and the request log."""
+        """Clear state, tokens, lockouts, rate limit clocks, faults, the request log and the stored messages."""
         self.state.reset()
         self.identity.reset()
         self.mail.reset()
         self.faults.clear()
         self.log.clear()
+        self.messages.clear()
         for service in self.services:
             reset = getattr(service, 'reset', None)
             if reset is not None:
@@ -153,7 +158,7 @@ class App:
 
 def build_parser():
     """Return the command line parser (services add their own options)."""
-    parser = argparse.ArgumentParser(prog='python -m k5emu', description='Emulator of the K5 Email Delivery Service (Keystone + mail API).')
+    parser = argparse.ArgumentParser(prog='python -m k5emu', description='Emulator of the K5 Email Delivery Service (Keystone + mail API + SMTP relay).')
     parser.add_argument('--state-dir', required=True, help='directory for state.json, endpoint.json, certificates and logs')
     parser.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1)')
     parser.add_argument('--config', help='JSON file with contracts, projects and users (default: built-in demo contract)')
