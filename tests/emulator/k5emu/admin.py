@@ -10,11 +10,13 @@ DELETE   /_emulator/log             clear the in-memory request log
 GET      /_emulator/faults          pending faults
 POST     /_emulator/faults          queue a fault (see :mod:`k5emu.faults`); 201 ``{"fault": {...}}``
 DELETE   /_emulator/faults          drop all pending faults
-POST     /_emulator/reset           clear state, tokens, lockouts, rate limit clocks, faults, log
+POST     /_emulator/reset           clear state, tokens, lockouts, rate limit clocks, faults, log, messages
 GET      /_emulator/state           the state (with SMTP passwords)
 POST     /_emulator/expire-tokens   make every issued token expired
 GET      /_emulator/config          run-time settings
 POST     /_emulator/config          change settings, e.g. ``{"min_interval": 0}``
+GET      /_emulator/messages        accepted mail, sorted by seq (see :mod:`k5emu.messages`)
+DELETE   /_emulator/messages        delete the stored messages; ``{"deleted": N}``
 =======  =========================  ==========================================================
 """
 
@@ -46,6 +48,8 @@ class Admin:
             ('POST', 'expire-tokens'): self.expire_tokens,
             ('GET', 'config'): self.get_config,
             ('POST', 'config'): self.set_config,
+            ('GET', 'messages'): self.get_messages,
+            ('DELETE', 'messages'): self.clear_messages,
         }
 
     def handle(self, method, path, body):
@@ -120,3 +124,13 @@ class Admin:
         settings = self.app.settings.update(data)
         LOG.info('settings changed: %s', json.dumps(data, sort_keys=True))
         return json_reply(200, settings)
+
+    def get_messages(self, _data):
+        """Return the stored messages."""
+        return json_reply(200, self.app.messages.list())
+
+    def clear_messages(self, _data):
+        """Delete the stored messages."""
+        deleted = self.app.messages.clear()
+        LOG.info('deleted %d stored message(s)', deleted)
+        return json_reply(200, {'deleted': deleted})

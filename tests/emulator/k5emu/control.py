@@ -10,6 +10,8 @@
         reply = emu.mail('CreateSMTPUser', token)
         emu.fault(status=500, count=2)
         print(emu.log())
+        # SMTP relay: emu.smtp_host, emu.smtp_port (STARTTLS), emu.smtps_port (implicit TLS)
+        print(emu.wait_for_messages(1))
 
 Keyword options are the command line options of ``python -m k5emu`` with
 ``_`` for ``-``: ``min_interval=0`` gives ``--min-interval 0``, ``True`` gives
@@ -89,6 +91,26 @@ class Emulator:
         return urlsplit(self.url).port if self.url else None
 
     @property
+    def smtp(self):
+        """The ``smtp`` block of endpoint.json (``{}`` when the relay is off)."""
+        return self.endpoint.get('smtp') or {}
+
+    @property
+    def smtp_host(self):
+        """Address of the SMTP relay, or None."""
+        return self.smtp.get('host')
+
+    @property
+    def smtp_port(self):
+        """The SMTP submission port (STARTTLS required), or None."""
+        return self.smtp.get('port')
+
+    @property
+    def smtps_port(self):
+        """The SMTP port with implicit TLS, or None."""
+        return self.smtp.get('smtps_port')
+
+    @property
     def pid(self):
         """Process id of the emulator, or None."""
         return self.process.pid if self.process is not None else None
@@ -147,11 +169,15 @@ class Emulator:
         return self.process.returncode
 
     def restart(self):
-        """Stop and start again with the same state directory and port; return self."""
-        port = self.port
+        """Stop and start again with the same state directory and ports; return self."""
+        port, smtp_port, smtps_port = self.port, self.smtp_port, self.smtps_port
         self.stop()
         if port:
             self.options['port'] = port
+        if smtp_port:
+            self.options['smtp_port'] = smtp_port
+        if smtps_port:
+            self.options['smtps_port'] = smtps_port
         self.process = None
         return self.start()
 
@@ -198,7 +224,7 @@ class Emulator:
         self.admin('DELETE', 'faults')
 
     def reset(self):
-        """Clear state, tokens, lockouts, rate limit clocks, faults and log."""
+        """Clear state, tokens, lockouts, rate limit clocks, faults, log and stored messages."""
         self.admin('POST', 'reset')
 
     def state(self):
@@ -216,6 +242,29 @@ class Emulator:
     def set_config(self, **settings):
         """Change run-time settings (min_interval, token_ttl, xml_namespace, ...); return all settings."""
         return self.admin('POST', 'config', settings)
+
+    def messages(self):
+        """Return the stored messages (records of :mod:`k5emu.messages`), sorted by seq."""
+        return self.admin('GET', 'messages')
+
+    def clear_messages(self):
+        """Delete the stored messages; return how many."""
+        return self.admin('DELETE', 'messages')['deleted']
+
+    def wait_for_messages(self, count, timeout=30, interval=0.1):
+        """Poll until at least ``count`` messages are stored; return them all.
+
+        Raise :class:`EmulatorError` (with what is stored) when ``timeout`` seconds pass first.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            messages = self.messages()
+            if len(messages) >= count:
+                return messages
+            if time.monotonic() >= deadline:
+                raise EmulatorError('%d message(s) stored after %s s, expected at least %d: %s'
+                                    % (len(messages), timeout, count, json.dumps(messages, sort_keys=True)[:4000]))
+            time.sleep(interval)
 
     # ---------------------------------------------------------------- client
     def auth_body(self, user=DEFAULT_USER, password=DEFAULT_PASSWORD, contract=DEFAULT_CONTRACT,
