@@ -377,6 +377,29 @@ def _retry_after(headers):
 # Keystone
 # ---------------------------------------------------------------------------
 
+class Token:
+    """A Keystone token and what came with it."""
+
+    def __init__(self, value, expires_at=None, catalog=None):
+        self.value = value
+        self.expires_at = expires_at
+        self.catalog = catalog or []
+
+    def endpoint(self, service_type, region=None):
+        """The public URL of ``service_type`` in ``region`` from the catalog, or None."""
+        for service in self.catalog:
+            if not isinstance(service, dict) or service.get('type') != service_type:
+                continue
+            for endpoint in service.get('endpoints') or []:
+                if endpoint.get('interface', 'public') != 'public':
+                    continue
+                if region and endpoint.get('region') not in (None, region) and endpoint.get('region_id') != region:
+                    continue
+                if endpoint.get('url'):
+                    return endpoint['url']
+        return None
+
+
 class KeystonePassword:
     """Keystone v3 password authentication, scoped to a project.
 
@@ -416,7 +439,7 @@ class KeystonePassword:
         return 'user %s of contract %s' % (self.username, self.user_domain_name)
 
     def authenticate(self, transport, backoff):
-        """Return ``(token, expires_at)``. Retries only failures that cannot be a password check."""
+        """Return a Token. Retries only failures that cannot be a password check."""
         url = self.auth_url + '/auth/tokens'
         attempt = 0
         while True:
@@ -442,17 +465,15 @@ class KeystonePassword:
             attempt += 1
 
     def _token_from(self, reply, url):
-        token = reply.headers.get('X-Subject-Token')  # requests matches header names in any case
-        token = (token or '').replace('\r', '').replace('\n', '').strip()
+        token = _clean_token(reply.headers.get('X-Subject-Token'))  # requests matches header names in any case
         if not token:
             raise K5MailError(self.ACTION, 'Keystone at %s answered 201 without an X-Subject-Token header' % url,
                               status=201)
-        expires_at = None
         try:
-            expires_at = reply.json().get('token', {}).get('expires_at')
+            body = reply.json().get('token') or {}
         except (ValueError, AttributeError):
-            pass
-        return token, expires_at
+            body = {}
+        return Token(token, body.get('expires_at'), body.get('catalog') or [])
 
     def _error_from(self, reply):
         status = reply.status_code
@@ -531,8 +552,10 @@ class K5MailClient:
         return self.session.post(url, data=data, headers=headers, timeout=self.timeout, verify=self.verify)
 
     def authenticate(self):
-        self.token, self.token_expires_at = self.keystone.authenticate(self, self.backoff)
-        return self.token
+        """Get a token with the Keystone password; return the Token."""
+        token = self.keystone.authenticate(self, self.backoff)
+        self.token, self.token_expires_at = token.value, token.expires_at
+        return token
 
     def call(self, action, params=None, accept=()):
         """Run ``action``; return a Response for 200 and the statuses in ``accept``, raise K5MailError otherwise."""

@@ -146,12 +146,11 @@ class K5MailModule:
         if not HAS_LXML:
             self.module.fail_json(msg=missing_required_lib('lxml'), exception=LXML_IMPORT_ERROR)
         self.params = self.module.params
-        settings = ConnectionSettings(self.params)
-        errors = settings.errors + self.validate()
+        self.settings = ConnectionSettings(self.params)
+        errors = self.settings.errors or self.validate()
         if errors:
             self.module.fail_json(msg='; '.join(errors))
-        self.settings = settings
-        self.client = settings.client()
+        self.client = self.settings.client()
 
     @property
     def check_mode(self):

@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fjcloud.mail contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: send_quota_info
+short_description: Read the sending quota and statistics of a K5 Email Delivery Service contract
+version_added: 0.1.0
+description:
+  - Reads the sending limits (C(GetSendQuota)) and, unless O(statistics=false), the delivery
+    statistics of the last two weeks in 15-minute buckets (C(GetSendStatistics)).
+author:
+  - fjcloud.mail developers (@fjcloud)
+extends_documentation_fragment:
+  - fjcloud.mail.k5
+  - fjcloud.mail.k5.attributes
+attributes:
+  check_mode:
+    description: The module only reads, in check mode as in a normal run.
+    support: full
+  diff_mode:
+    description: The module changes nothing, so there is no diff.
+    support: N/A
+  idempotent:
+    description: The module only reads.
+    support: full
+options:
+  statistics:
+    description:
+      - Also read the delivery statistics (one more request).
+    type: bool
+    default: true
+'''
+
+EXAMPLES = r'''
+- name: Read the quota and the statistics
+  fjcloud.mail.send_quota_info:
+    auth_token: "{{ k5_token }}"
+  register: sending
+
+- name: Warn when three quarters of the daily quota are used
+  ansible.builtin.debug:
+    msg: "{{ sending.quota.sent_last_24_hours }} of {{ sending.quota.max_24_hour_send }} mails sent in 24 hours"
+  when: sending.quota.sent_last_24_hours > 0.75 * sending.quota.max_24_hour_send
+'''
+
+RETURN = r'''
+quota:
+  description: The sending limits and usage.
+  returned: always
+  type: dict
+  contains:
+    max_24_hour_send:
+      description: Mails the contract may send in 24 hours.
+      type: float
+      sample: 200.0
+    max_send_rate:
+      description: Mails the contract may send per second.
+      type: float
+      sample: 1.0
+    sent_last_24_hours:
+      description: Mails sent in the last 24 hours.
+      type: float
+      sample: 12.0
+send_data_points:
+  description: Delivery statistics in 15-minute buckets, oldest first.
+  returned: when O(statistics=true)
+  type: list
+  elements: dict
+  contains:
+    timestamp:
+      description: Start of the bucket, as the service gives it (C(YYYY-MM-DDThh:mm:ss.SSSZ)).
+      type: str
+      sample: "2026-11-24T10:15:00.000Z"
+    delivery_attempts:
+      description: Mails sent.
+      type: int
+      sample: 3
+    bounces:
+      description: Mails that bounced.
+      type: int
+      sample: 0
+    complaints:
+      description: Complaints received.
+      type: int
+      sample: 0
+    rejects:
+      description: Mails the service rejected.
+      type: int
+      sample: 0
+'''
+
+import re
+
+from ansible_collections.fjcloud.mail.plugins.module_utils.api import find_all, find_text
+from ansible_collections.fjcloud.mail.plugins.module_utils.module import K5MailModule
+
+QUOTA_FIELDS = (('max_24_hour_send', 'Max24HourSend'), ('max_send_rate', 'MaxSendRate'), ('sent_last_24_hours', 'SentLast24Hours'))
+_TIMESTAMP = re.compile(r'^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?')
+DATA_POINT_FIELDS = (('delivery_attempts', 'DeliveryAttempts'), ('bounces', 'Bounces'), ('complaints', 'Complaints'),
+                     ('rejects', 'Rejects'))
+
+
+def _float(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _time_key(timestamp):
+    """Sort key of an ISO 8601 UTC timestamp, with or without fractions of a second."""
+    match = _TIMESTAMP.match(timestamp or '')
+    if not match:
+        return (1, timestamp or '')
+    fields = match.groups()
+    return (0,) + tuple(int(field) for field in fields[:6]) + (float('0.' + (fields[6] or '0')),)
+
+
+def _int(text):
+    value = _float(text)
+    return int(value) if value is not None else None
+
+
+class SendQuotaInfoModule(K5MailModule):
+    module_spec = dict(
+        statistics=dict(type='bool', default=True),
+    )
+
+    def run(self):
+        response = self.client.call('GetSendQuota')
+        result = dict(changed=False, quota=dict((key, _float(response.text(name))) for key, name in QUOTA_FIELDS))
+        if self.params['statistics']:
+            response = self.client.call('GetSendStatistics')
+            points = []
+            for member in find_all(response.root, 'SendDataPoints', 'member'):
+                point = dict((key, _int(find_text(member, name))) for key, name in DATA_POINT_FIELDS)
+                point['timestamp'] = find_text(member, 'Timestamp')
+                points.append(point)
+            # The service gives no order.
+            result['send_data_points'] = sorted(points, key=lambda point: _time_key(point['timestamp']))
+        return result
+
+
+def main():
+    SendQuotaInfoModule().execute()
+
+
+if __name__ == '__main__':
+    main()
