@@ -20,7 +20,7 @@ description:
     C(Failed) or was C(NotStarted), gets a new verification request
     (C(VerifyEmailIdentity) or C(VerifyDomainIdentity)), which is a change.
   - An address receives a mail with a confirmation link. A domain is verified once its token is
-    published in DNS: the module returns the record to publish in RV(dns_record).
+    published in DNS; the module returns the record to publish in RV(dns_record).
 author:
   - fjcloud.mail developers (@fjcloud)
 extends_documentation_fragment:
