@@ -21,8 +21,8 @@ DNS_RECORD_PREFIX = '_niftycloudess.'
 STATUSES = ('Pending', 'Success', 'Failed', 'TemporaryFailure', 'NotStarted')
 
 _LABEL = r'(?!-)[A-Za-z0-9-]{1,63}(?<!-)'
-_DOMAIN = re.compile(r'^%s(?:\.%s)+\.?$' % (_LABEL, _LABEL))
-_LOCAL_PART = re.compile(r'^[^\s@"(),:;<>\[\\\]]+$')
+_DOMAIN = re.compile(r'^%s(?:\.%s)+\.?\Z' % (_LABEL, _LABEL))
+_LOCAL_PART = re.compile(r'^[^\s@"(),:;<>\[\\\]]+\Z')
 
 
 def identity_type(identity):

@@ -32,7 +32,7 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.api import (
 DEFAULT_REGION = 'jp-east-1'
 DEFAULT_AUTH_URL = 'https://identity.{region}.cloud.global.fujitsu.com/v3'
 DEFAULT_ENDPOINT = 'https://mail.{region}.cloud.global.fujitsu.com'
-_REGION_PATTERN = re.compile(r'^[a-z0-9]+(?:-[a-z0-9]+)*$')
+_REGION_PATTERN = re.compile(r'^[a-z0-9]+(?:-[a-z0-9]+)*\Z')
 
 
 def k5_argument_spec():

@@ -44,6 +44,7 @@ def test_incomplete_auth_names_what_is_missing(auth, missing):
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(region_name='jp east'), "region_name 'jp east' is not a region name"),
+    (dict(region_name='jp-east-1\n'), "region_name 'jp-east-1\\n' is not a region name"),
     (dict(endpoint='mail.example.com'), "endpoint 'mail.example.com' is not an http(s) URL with a host name"),
     (dict(ca_cert='/nonexistent/ca.pem'), 'ca_cert /nonexistent/ca.pem is not a readable file'),
     (dict(api_timeout=0), 'api_timeout must be a positive number of seconds, got 0'),
