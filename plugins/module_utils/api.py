@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -57,6 +58,9 @@ _THROTTLING_PATTERN = re.compile(
     r'throttl|limit\s*(?:is\s+|was\s+|has\s+been\s+)?exceed|exceed\w*\s+(?:the\s+)?(?:\w+\s+){0,3}limit'
     r'|too\s*many\s*requests|rate\s*exceed|request\s*limit|slow\s*down',
     re.IGNORECASE)
+
+
+_DAILY_QUOTA_PATTERN = re.compile(r'daily\s+(?:message\s+|sending\s+)?quota|24[\s-]*hours?\s+(?:send\w*\s+)?quota', re.IGNORECASE)
 
 
 class K5MailError(Exception):
@@ -209,6 +213,9 @@ class Response:
 
 
 def throttling_reply(status, code, message):
+    """True for a reply that a later repeat may get past (not the daily quota, which lasts hours)."""
+    if _DAILY_QUOTA_PATTERN.search(message or ''):
+        return False
     if status == 429:
         return True
     if status not in (400, 503):
@@ -330,7 +337,7 @@ class SharedPacer(Pacer):
             last = float(os.read(self._fd, 64).decode('ascii').strip() or 'nan')
         except (OSError, ValueError, UnicodeDecodeError):
             return self._last
-        if last != last or last > self.clock() + 60:  # NaN, or a clock that went back: ignore
+        if math.isnan(last) or last > self.clock() + 60:  # a clock that went back: ignore
             return self._last
         return last
 
@@ -557,8 +564,12 @@ class K5MailClient:
         self.token, self.token_expires_at = token.value, token.expires_at
         return token
 
-    def call(self, action, params=None, accept=()):
-        """Run ``action``; return a Response for 200 and the statuses in ``accept``, raise K5MailError otherwise."""
+    def call(self, action, params=None, accept=(), idempotent=True):
+        """Run ``action``; return a Response for 200 and the statuses in ``accept``, raise K5MailError otherwise.
+
+        A call that is not ``idempotent`` (sending a mail) is repeated only when the service cannot
+        have acted on it: a throttling reply, or a connection that failed before anything was sent.
+        """
         if not self.token:
             self.authenticate()
         form = [('Action', action), ('Version', API_VERSION)] + sorted((params or {}).items())
@@ -576,8 +587,8 @@ class K5MailClient:
                 except requests.exceptions.SSLError as exc:
                     raise _tls_error(action, self.endpoint, exc)
                 except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                    # Safe to repeat: creating twice answers 409, which means present.
-                    error = _network_error(action, self.endpoint, exc, retryable=True)
+                    # Safe to repeat an idempotent call: creating twice answers 409, which means present.
+                    error = _network_error(action, self.endpoint, exc, retryable=idempotent or _nothing_sent(exc))
             if error is None:
                 status = reply.status_code
                 if status == 200 or status in accept:
@@ -588,6 +599,9 @@ class K5MailClient:
                     self.authenticate()
                     continue
                 error = error_from_reply(action, status, reply.headers, reply.content)
+                if not idempotent and not throttling_reply(status, error.code, error.reason):
+                    # A 5xx may come after the service acted: never repeat a send on it.
+                    error.retryable = False
                 if status == 401 and self.keystone is None:
                     error.hint = 'Give a fresh auth_token, or auth (Keystone password) so the module can get one'
                 retry_after = _retry_after(reply.headers)

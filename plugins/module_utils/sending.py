@@ -54,9 +54,9 @@ _RECIPIENT_HEADERS = ('To', 'Cc', 'Bcc')
 # Control characters (C0, DEL, C1) and the Unicode line and paragraph separators.
 _CONTROL = re.compile(u'[\x00-\x1f\x7f-\x9f\u2028\u2029]')
 _LINE_BREAK = re.compile(u'[\r\n\u2028\u2029]')
-_ANGLE_FORM = re.compile(r'^(?P<name>[^<>]*?)\s*<(?P<addr>[^<>]*)>\s*$')
-_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_DOMAIN_LABEL = re.compile(r'^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$')
+_ANGLE_FORM = re.compile(r'^(?P<name>[^<>]*?)\s*<(?P<addr>[^<>]*)>\s*\Z')
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+_DOMAIN_LABEL = re.compile(r'^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z')
 _HEADER_END = re.compile(r'\r?\n\r?\n')
 _FIELD_NAME = re.compile(r'^([!-9;-~]+)[ \t]*:')
 
@@ -98,8 +98,8 @@ def _addr_spec_problem(addr):
     if not domain:
         return 'the domain after @ is empty'
     if not _is_ascii(addr):
-        return ('the address contains non-ASCII characters (give an internationalised domain in its '
-                'ASCII form, xn--...; non-ASCII local parts are not supported)')
+        return ('the address contains non-ASCII characters (a domain must be given in its ASCII form, '
+                'xn--..., and the part before @ must be ASCII)')
     if len(local) > MAX_LOCAL_PART_LENGTH:
         return 'the part before @ is %d characters long, at most %d are allowed' % (len(local), MAX_LOCAL_PART_LENGTH)
     if not _LOCAL_PART.match(local):
@@ -113,6 +113,8 @@ def _addr_spec_problem(addr):
     if not all(_DOMAIN_LABEL.match(label) for label in labels):
         return ('the domain %s is not dot-separated labels of letters, digits and inner dashes '
                 '(1 to 63 characters each)' % domain)
+    if labels[-1].isdigit():
+        return 'the domain %s ends with a numeric label, which is not a top-level domain' % domain
     return None
 
 
@@ -130,7 +132,7 @@ def parse_address(value):
     text = value.strip()
     if not text:
         raise ValueError('it is empty')
-    if len(getaddresses([text])) > 1:
+    if (',' in text or ';' in text) and len([addr for dummy, addr in getaddresses([text]) if addr]) > 1:
         raise ValueError('it holds more than one address: give one address per list item, and quote a '
                          'display name that contains a comma ("Ops, Team" <ops@example.com>)')
     match = _ANGLE_FORM.match(text)
@@ -223,7 +225,7 @@ def _encoded_size(option, text, charset, codec, errors):
     try:
         return len(codecs.encode(text, codec))
     except UnicodeEncodeError as exc:
-        errors.append('%s cannot be encoded in charset %s: %r at position %d; choose a charset that holds it, '
+        errors.append('%s cannot be encoded in charset %s: %r at position %d, choose a charset that holds it, '
                       'such as UTF-8' % (option, charset, exc.object[exc.start:exc.end], exc.start))
     return len(text.encode('utf-8'))
 
@@ -339,7 +341,7 @@ def build_raw(options):
                    'which encodes them for you')
     bad_headers = non_ascii_headers(raw)
     if bad_headers:
-        errors.append('raw_message: the header %s contain%s raw non-ASCII characters; %s'
+        errors.append('raw_message: the header %s contain%s raw non-ASCII characters: %s'
                       % (', '.join(bad_headers), 's' if len(bad_headers) == 1 else '', encode_hint))
 
     headers = Parser().parsestr(raw, headersonly=True)
@@ -387,5 +389,5 @@ def build_request(options):
 
 def send(client, request):
     """Make the call; return ``(message_id, request_id)``."""
-    response = client.call(request.action, request.params)
+    response = client.call(request.action, request.params, idempotent=False)
     return response.require_text('MessageId'), response.request_id

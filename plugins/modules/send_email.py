@@ -53,6 +53,8 @@ options:
   to:
     description:
       - Addresses of the recipients, each C(user@example.com) or C(Name <user@example.com>).
+        A string is split at every comma; give a list when a display name holds a comma,
+        and quote that name (C("Ops, Team" <ops@example.com>)).
       - O(to), O(cc) and O(bcc) hold at most 50 addresses together, and at least one in the simple form.
       - In the raw form, O(to), O(cc) and O(bcc) together are the envelope recipients
         (C(Destinations)), which replace the recipients named in the headers of O(raw_message);
@@ -105,12 +107,11 @@ options:
       - At most 2 MB (2,097,152 bytes) in UTF-8, before base64 encoding.
     type: str
 notes:
-  - The service accepts one request per second, and a limited number of messages per day
-    (see M(fjcloud.mail.send_quota_info)).
-  - "Like every call of the collection, a call that fails with a connection error, a timeout or an
-    HTTP 5xx is repeated (see O(retries)). When such a failure happened after the service accepted the
-    message, the message is sent twice; set O(retries=0) where a duplicate matters more than a lost
-    smoke test."
+  - The service also limits how many messages a contract sends in 24 hours; see
+    M(fjcloud.mail.send_quota_info).
+  - A send is repeated (see O(retries)) only when the service cannot have accepted it, after a throttling
+    reply or a connection that failed before the request was sent; never after a timeout or an HTTP 5xx,
+    which may come after the message was accepted. The mail is then reported as failed, not sent twice.
 seealso:
   - module: fjcloud.mail.identity
   - module: fjcloud.mail.send_quota_info

@@ -166,6 +166,8 @@ def test_html_error_page_is_described_not_dumped():
     (400, 'InvalidParameterValue', 'Identity too long', False),
     (400, 'MessageRejected', 'Email address is not verified.', False),
     (403, 'Throttling', 'x', False),
+    (400, 'Throttling', 'Daily message quota exceeded.', False),
+    (400, 'Throttling', 'Maximum sending rate exceeded.', True),
 ])
 def test_throttling_recognised_in_its_usual_wordings(status, code, message, expected):
     assert throttling_reply(status, code, message) is expected
@@ -294,6 +296,21 @@ def test_connection_errors_are_retried(session, clock):
     session.expect(ENDPOINT, raises=connection_refused()).expect(ENDPOINT, raises=requests.exceptions.ReadTimeout('read'))
     session.expect(ENDPOINT, xml_reply(200, CREATE_REPLY_NS))
     assert make_client(session, clock).call('CreateSMTPUser').status == 200
+
+
+def test_a_send_is_repeated_only_when_it_cannot_have_been_accepted(session, clock):
+    session.expect(ENDPOINT, throttle_reply()).expect(ENDPOINT, raises=connection_refused())
+    session.expect(ENDPOINT, xml_reply(200, CREATE_REPLY_NS))
+    assert make_client(session, clock).call('SendEmail', idempotent=False).status == 200
+
+
+@pytest.mark.parametrize('failure', [dict(reply=xml_reply(500, ERROR_REPLY)), dict(raises=requests.exceptions.ReadTimeout('read')),
+                                     dict(raises=connection_reset())])
+def test_a_send_is_not_repeated_when_it_may_have_been_accepted(session, clock, failure):
+    session.expect(ENDPOINT, **failure)
+    with pytest.raises(K5MailError) as info:
+        make_client(session, clock).call('SendEmail', idempotent=False)
+    assert info.value.attempts == 1
 
 
 def test_unreachable_endpoint_message(session, clock):
