@@ -7,45 +7,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
-
 from ansible_collections.fjcloud.mail.plugins.module_utils.api import K5MailError, find_all, find_text
 
 # The service's limits: identities per GetIdentityVerificationAttributes call, per ListIdentities page.
 BATCH_SIZE = 100
 PAGE_SIZE = 100
-MAX_EMAIL_LENGTH = 256
-MAX_DOMAIN_LENGTH = 255
 # The service publishes a domain's verification token in this TXT record.
 DNS_RECORD_PREFIX = '_niftycloudess.'
 STATUSES = ('Pending', 'Success', 'Failed', 'TemporaryFailure', 'NotStarted')
 
-_LABEL = r'(?!-)[A-Za-z0-9-]{1,63}(?<!-)'
-_DOMAIN = re.compile(r'^%s(?:\.%s)+\.?\Z' % (_LABEL, _LABEL))
-_LOCAL_PART = re.compile(r'^[^\s@"(),:;<>\[\\\]]+\Z')
-
-
 def identity_type(identity):
     return 'EmailAddress' if '@' in identity else 'Domain'
-
-
-def check_domain(domain):
-    """An error message, or None when ``domain`` is a usable domain name."""
-    if len(domain) > MAX_DOMAIN_LENGTH:
-        return 'is longer than %d characters' % MAX_DOMAIN_LENGTH
-    if not _DOMAIN.match(domain):
-        return 'is not a domain name (labels of letters, digits and dashes, separated by dots)'
-    return None
-
-
-def check_email(address):
-    """An error message, or None when ``address`` is a plain address (local@domain)."""
-    if len(address) > MAX_EMAIL_LENGTH:
-        return 'is longer than %d characters' % MAX_EMAIL_LENGTH
-    local, sep, domain = address.rpartition('@')
-    if not sep or not local or not _LOCAL_PART.match(local) or check_domain(domain):
-        return 'is not an email address (local-part@domain, without display name or spaces)'
-    return None
 
 
 def dns_record(domain, token):

@@ -82,7 +82,7 @@ def _is_ascii(text):
     return True
 
 
-def _addr_spec_problem(addr):
+def address_problem(addr):
     """Why ``addr`` (the part between < and >) is not an address the service takes, or None."""
     if not addr:
         return 'no address'
@@ -105,8 +105,15 @@ def _addr_spec_problem(addr):
     if not _LOCAL_PART.match(local):
         return ('the part before @ may hold letters, digits, dots (not first, last or doubled) '
                 "and !#$%&'*+/=?^_`{|}~-")
+    return domain_problem(domain)
+
+
+def domain_problem(domain):
+    """Why ``domain`` is not a domain name the service takes, or None."""
     if len(domain) > MAX_DOMAIN_LENGTH:
         return 'the domain is %d characters long, the service accepts at most %d' % (len(domain), MAX_DOMAIN_LENGTH)
+    if not _is_ascii(domain):
+        return 'the domain %s contains non-ASCII characters (give its ASCII form, xn--...)' % domain
     labels = domain.split('.')
     if len(labels) < 2:
         return 'the domain %s has no dot' % domain
@@ -146,7 +153,7 @@ def parse_address(value):
         raise ValueError('the < and > around the address do not match, or text follows the >')
     else:
         name, addr = '', text
-    problem = _addr_spec_problem(addr)
+    problem = address_problem(addr)
     if problem:
         raise ValueError(problem)
     # The standard library must read it the same way, or the service may not.

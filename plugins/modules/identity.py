@@ -148,14 +148,13 @@ import time
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.api import K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.identities import (
-    check_domain,
-    check_email,
     delete_identity,
     describe,
     verification_attributes,
     verify_identity,
 )
 from ansible_collections.fjcloud.mail.plugins.module_utils.module import K5MailModule
+from ansible_collections.fjcloud.mail.plugins.module_utils.sending import address_problem, domain_problem
 
 # Statuses that need a new verification request to get anywhere.
 NEEDS_VERIFICATION = (None, 'Failed', 'NotStarted')
@@ -177,14 +176,11 @@ class IdentityModule(K5MailModule):
 
     def validate(self):
         errors = []
-        if self.params['email'] is not None:
-            problem = check_email(self.params['email'])
+        for option, check in (('email', address_problem), ('domain', domain_problem)):
+            value = self.params[option]
+            problem = check(value) if value is not None else None
             if problem:
-                errors.append('email %r %s' % (self.params['email'], problem))
-        if self.params['domain'] is not None:
-            problem = check_domain(self.params['domain'])
-            if problem:
-                errors.append('domain %r %s' % (self.params['domain'], problem))
+                errors.append('%s %r is not valid: %s' % (option, value, problem))
         if self.params['wait_timeout'] <= 0:
             errors.append('wait_timeout must be a positive number of seconds, got %d' % self.params['wait_timeout'])
         return errors

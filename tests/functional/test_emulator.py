@@ -225,7 +225,7 @@ def test_request_validation(emu):
     assert_error(emu.mail('GetSMTPUserInfo', token, headers={'Content-Type': 'application/json'}), 400, 'InvalidParameterValue')
     assert_error(emu.mail(None, token), 400, 'MissingAction')
     assert_error(emu.mail('NoSuchAction', token), 400, 'InvalidAction')
-    assert_error(emu.mail('SendEmail', token), 400, 'InvalidAction')
+    assert_error(emu.mail('SendEmail', token), 400, 'MissingParameter')
     assert_error(emu.mail('GetSMTPUserInfo', token, params={'Version': 'v2.0'}), 400, 'InvalidParameterValue')
     assert_error(emu.mail('GetSMTPUserInfo', token, params={'Bogus': 'x'}), 400, 'InvalidParameterValue')
     # the charset parameter and Version v1.0 are fine

@@ -17,6 +17,11 @@ GET      /_emulator/config          run-time settings
 POST     /_emulator/config          change settings, e.g. ``{"min_interval": 0}``
 GET      /_emulator/messages        accepted mail, sorted by seq (see :mod:`k5emu.messages`)
 DELETE   /_emulator/messages        delete the stored messages; ``{"deleted": N}``
+POST     /_emulator/identities      set an identity's status, creating it if absent:
+                                    ``{"identity": "a@example.com", "status": "Success", "project_id": optional}``
+POST     /_emulator/identities/bulk the same for many: ``{"identities": [...], "status": ..., "project_id": ...}``
+POST     /_emulator/send-statistics add a send event for GetSendStatistics: ``{"rejects": 1, "bounces": 0,
+                                    "complaints": 0, "delivery_attempts": 0, "time": epoch (default now), "project_id": ...}``
 =======  =========================  ==========================================================
 """
 
@@ -25,8 +30,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 
+from . import DEFAULT_PROJECT_ID
+from .identities import STATUSES, IdentityError, parse_identity, set_status
 from .replies import json_reply
+from .sending import EVENT_COUNTERS, add_send_event
 
 LOG = logging.getLogger('k5emu.admin')
 
@@ -50,6 +59,9 @@ class Admin:
             ('POST', 'config'): self.set_config,
             ('GET', 'messages'): self.get_messages,
             ('DELETE', 'messages'): self.clear_messages,
+            ('POST', 'identities'): self.set_identity,
+            ('POST', 'identities/bulk'): self.set_identities,
+            ('POST', 'send-statistics'): self.add_send_event,
         }
 
     def handle(self, method, path, body):
@@ -134,3 +146,70 @@ class Admin:
         deleted = self.app.messages.clear()
         LOG.info('deleted %d stored message(s)', deleted)
         return json_reply(200, {'deleted': deleted})
+
+    def _project_id(self, data):
+        """The ``project_id`` of a request, default the demo project (else the first configured one)."""
+        projects = self.app.directory.projects
+        project_id = data.get('project_id')
+        if project_id is None:
+            return DEFAULT_PROJECT_ID if DEFAULT_PROJECT_ID in projects else next(iter(projects))
+        if project_id not in projects:
+            raise ValueError('unknown project_id %r (known: %s)' % (project_id, ', '.join(sorted(projects))))
+        return project_id
+
+    @staticmethod
+    def _object(data, allowed):
+        if not isinstance(data, dict):
+            raise ValueError('expected a JSON object')
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise ValueError('unknown key(s) %s (known: %s)' % (', '.join(unknown), ', '.join(allowed)))
+        status = data.get('status', 'Success')
+        if status not in STATUSES:
+            raise ValueError('status must be one of %s' % ', '.join(STATUSES))
+        return status
+
+    def set_identity(self, data):
+        """Set the status of one identity (created if absent)."""
+        status = self._object(data, ('identity', 'status', 'project_id'))
+        project_id = self._project_id(data)
+        with self.app.state.transaction(project_id) as contract:
+            try:
+                name, entry = set_status(contract, data.get('identity'), status)
+            except IdentityError as exc:
+                raise ValueError(str(exc)) from exc
+            entry = dict(entry)
+        LOG.info('identity %s of project %s set to %s', name, project_id, status)
+        return json_reply(200, dict(entry, identity=name, project_id=project_id))
+
+    def set_identities(self, data):
+        """Set the status of many identities (all or none)."""
+        status = self._object(data, ('identities', 'status', 'project_id'))
+        project_id = self._project_id(data)
+        identities = data.get('identities')
+        if not isinstance(identities, list):
+            raise ValueError('identities must be a list of strings')
+        for identity in identities:
+            try:
+                parse_identity(identity)
+            except IdentityError as exc:
+                raise ValueError('%s: %s' % (identity, exc)) from exc
+        with self.app.state.transaction(project_id) as contract:
+            names = [set_status(contract, identity, status)[0] for identity in identities]
+        LOG.info('%d identities of project %s set to %s', len(names), project_id, status)
+        return json_reply(200, {'count': len(names), 'identities': names, 'status': status, 'project_id': project_id})
+
+    def add_send_event(self, data):
+        """Add a send event (rejects, bounces, complaints, extra delivery attempts) for GetSendStatistics."""
+        if not isinstance(data, dict):
+            raise ValueError('expected a JSON object')
+        unknown = sorted(set(data) - set(EVENT_COUNTERS + ('time', 'project_id')))
+        if unknown:
+            raise ValueError('unknown key(s) %s' % ', '.join(unknown))
+        when = data.get('time', time.time())
+        if isinstance(when, bool) or not isinstance(when, (int, float)):
+            raise ValueError('time must be epoch seconds')
+        project_id = self._project_id(data)
+        with self.app.state.transaction(project_id) as contract:
+            event = add_send_event(contract, when, data)
+        return json_reply(201, {'event': event, 'project_id': project_id})

@@ -64,15 +64,17 @@ class App:
             lockout_attempts=args.lockout_attempts,
             lockout_window=args.lockout_window,
             lockout_duration=args.lockout_duration,
+            max_24hour_send=args.max_24hour_send,
+            max_send_rate=args.max_send_rate,
         )
         self.directory = load_config(args.config)
         self.certs = ensure_certs(self.state_dir)
         self.state = State(os.path.join(self.state_dir, 'state.json'), self.directory.projects)
         self.identity = Identity(self.directory, self.settings)
-        self.mail = MailApi(self.identity, self.state, self.settings)
+        self.messages = MessageStore(os.path.join(self.state_dir, 'messages'))
+        self.mail = MailApi(self.identity, self.state, self.settings, self.messages)
         self.faults = FaultQueue()
         self.log = RequestLog(os.path.join(self.state_dir, 'requests.jsonl'))
-        self.messages = MessageStore(os.path.join(self.state_dir, 'messages'))
         self.admin = Admin(self)
         self.services = []
         self._stop = threading.Event()
@@ -173,6 +175,9 @@ def build_parser():
     parser.add_argument('--lockout-attempts', type=int, default=5, help='failed passwords that lock a user (default 5; 0 disables)')
     parser.add_argument('--lockout-window', type=float, default=900.0, help='seconds in which failures count (default 900)')
     parser.add_argument('--lockout-duration', type=float, default=900.0, help='seconds a user stays locked (default 900)')
+    parser.add_argument('--max-24hour-send', type=float, default=200.0,
+                        help='Max24HourSend of GetSendQuota, the daily quota of SendEmail/SendRawEmail in recipients (default 200)')
+    parser.add_argument('--max-send-rate', type=float, default=1.0, help='MaxSendRate of GetSendQuota (default 1; not enforced)')
     parser.add_argument('--exit-with-parent', action='store_true', help='stop when the parent process exits (used by k5emu.control)')
     parser.add_argument('--log-level', default='INFO', choices=('DEBUG', 'INFO', 'WARNING', 'ERROR'), help='stderr log level')
     for service_class in SERVICE_CLASSES:

@@ -209,6 +209,8 @@ class Settings:
     lockout_attempts: int = 5
     lockout_window: float = 900.0
     lockout_duration: float = 900.0
+    max_24hour_send: float = 200.0
+    max_send_rate: float = 1.0
 
     _TYPES = {
         'min_interval': float,
@@ -219,6 +221,8 @@ class Settings:
         'lockout_attempts': int,
         'lockout_window': float,
         'lockout_duration': float,
+        'max_24hour_send': float,
+        'max_send_rate': float,
     }
 
     def as_dict(self):

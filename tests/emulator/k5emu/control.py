@@ -266,6 +266,29 @@ class Emulator:
                                     % (len(messages), timeout, count, json.dumps(messages, sort_keys=True)[:4000]))
             time.sleep(interval)
 
+    def set_identity(self, identity, status='Success', project_id=None):
+        """Give an identity (email address or domain) a verification status, creating it if absent; return its entry."""
+        data = {'identity': identity, 'status': status}
+        if project_id is not None:
+            data['project_id'] = project_id
+        return self.admin('POST', 'identities', data)
+
+    def seed_identities(self, identities, status='Success', project_id=None):
+        """Create (or update) many identities with one status; return how many."""
+        data = {'identities': list(identities), 'status': status}
+        if project_id is not None:
+            data['project_id'] = project_id
+        return self.admin('POST', 'identities/bulk', data)['count']
+
+    def add_send_event(self, rejects=0, bounces=0, complaints=0, delivery_attempts=0, when=None, project_id=None):
+        """Add counts to GetSendStatistics at epoch ``when`` (default now); return the stored event."""
+        data = {'rejects': rejects, 'bounces': bounces, 'complaints': complaints, 'delivery_attempts': delivery_attempts}
+        if when is not None:
+            data['time'] = when
+        if project_id is not None:
+            data['project_id'] = project_id
+        return self.admin('POST', 'send-statistics', data)['event']
+
     # ---------------------------------------------------------------- client
     def auth_body(self, user=DEFAULT_USER, password=DEFAULT_PASSWORD, contract=DEFAULT_CONTRACT,
                   project_id=DEFAULT_PROJECT_ID, project_name=None):

@@ -125,10 +125,11 @@ class Throttle:
 class MailApi:
     """Handles ``POST /`` of the mail service."""
 
-    def __init__(self, identity, state, settings):
+    def __init__(self, identity, state, settings, messages=None):
         self.identity = identity
         self.state = state
         self.settings = settings
+        self.messages = messages
         self.throttle = Throttle()
 
     def reset(self):
@@ -159,7 +160,7 @@ class MailApi:
             if handler is None:
                 detail = ' (not implemented by the emulator)' if action in KNOWN_ACTIONS else ''
                 raise ApiError(400, 'InvalidAction', 'The action %s is not valid for this web service%s.' % (action, detail))
-            with self.state.transaction(token.project.id) as contract:
+            with self.state.transaction(token.project.id, self.messages, settings) as contract:
                 result = handler(contract, params)
         except ApiError as exc:
             return error_reply(exc.status, exc.code, exc.message, request_id, settings.xml_namespace, exc.error_type)

@@ -11,7 +11,8 @@ A file ``<seq>-<id>.json`` (seq zero-padded to 6 digits) holds one record::
      "helo": "...", "peer": "127.0.0.1", "mail_from": "a@example.com", "rcpt_tos": ["b@example.com"],
      "data": "<message text, utf-8 with replacement>", "message_id": "<...>" | null, "subject": "..." | null}
 
-Whoever accepts mail (the SMTP relay, later the mail API's SendEmail/SendRawEmail)
+Whoever accepts mail (the SMTP relay; the mail API's SendEmail/SendRawEmail, which add
+``"action"``, set ``auth_user`` to null and ``message_id`` to the returned MessageId)
 builds the record with its own keys and calls :meth:`MessageStore.add`, which adds
 ``seq``, ``id`` and ``time``. Files are written atomically; the files are the store,
 so messages are still listed after a restart (the numbering goes on after the highest

@@ -5,10 +5,14 @@
 
 Schema::
 
-    {"contracts": {"<project_id>": {"smtp_user": {"user": ..., "password": ..., "created_at": ...} or null}}}
+    {"contracts": {"<project_id>": {
+        "smtp_user": {"user": ..., "password": ..., "created_at": ...} or null,
+        "identities": {"<identity>": {"type": "EmailAddress" | "Domain", "status": "Pending" | "Success" | ...,
+                                      "token": "..." (domains), "created_at": ...}},
+        "send_events": [{"time": ..., "delivery_attempts": 0, "rejects": 0, "bounces": 0, "complaints": 0}]}}}
 
-Every contract entry is a dict so that later actions can keep more keys there
-(identities, statistics, ...); unknown keys are kept as they are. The file is
+(``identities``: see :mod:`k5emu.identities`; ``send_events``: added by tests, see
+:mod:`k5emu.sending`.) Every contract entry is a dict; unknown keys are kept as they are. The file is
 rewritten atomically (temporary file and ``os.replace``) after every change.
 """
 
@@ -32,13 +36,17 @@ class ContractState:
     """One contract's (project's) persistent data, as handed to the mail API's action handlers.
 
     Handlers read and change ``data`` (or the helper properties) while the state
-    lock is held; the state is saved when the handler returns.
+    lock is held; the state is saved when the handler returns. ``messages`` (the
+    :class:`k5emu.messages.MessageStore`) and ``settings`` (the run-time
+    :class:`k5emu.config.Settings`) are given by the mail API, else None.
     """
 
-    def __init__(self, project_id, data, state):
+    def __init__(self, project_id, data, state, messages=None, settings=None):
         self.project_id = project_id
         self.data = data
         self._state = state
+        self.messages = messages
+        self.settings = settings
 
     @staticmethod
     def now():
@@ -83,7 +91,7 @@ class State:
 
     @staticmethod
     def _empty_contract():
-        return {'smtp_user': None}
+        return {'smtp_user': None, 'identities': {}}
 
     def _ensure_contracts(self):
         contracts = self.data['contracts']
@@ -93,6 +101,7 @@ class State:
                 contracts[project_id] = self._empty_contract()
             else:
                 entry.setdefault('smtp_user', None)
+                entry.setdefault('identities', {})
 
     def save(self):
         """Write the state file (atomically)."""
@@ -100,7 +109,7 @@ class State:
             atomic_write_json(self.path, self.data, mode=0o600)
 
     @contextlib.contextmanager
-    def transaction(self, project_id):
+    def transaction(self, project_id, messages=None, settings=None):
         """Hold the lock and yield the :class:`ContractState` of ``project_id``; save if it changed."""
         with self.lock:
             contracts = self.data['contracts']
@@ -108,7 +117,7 @@ class State:
                 contracts[project_id] = self._empty_contract()
             before = json.dumps(self.data, sort_keys=True)
             try:
-                yield ContractState(project_id, contracts[project_id], self)
+                yield ContractState(project_id, contracts[project_id], self, messages, settings)
             finally:
                 if json.dumps(self.data, sort_keys=True) != before:
                     self.save()
