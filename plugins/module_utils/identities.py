@@ -14,7 +14,7 @@ BATCH_SIZE = 100
 PAGE_SIZE = 100
 # The service publishes a domain's verification token in this TXT record.
 DNS_RECORD_PREFIX = '_niftycloudess.'
-STATUSES = ('Pending', 'Success', 'Failed', 'TemporaryFailure', 'NotStarted')
+
 
 def identity_type(identity):
     return 'EmailAddress' if '@' in identity else 'Domain'
