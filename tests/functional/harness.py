@@ -52,6 +52,8 @@ class Ansible:
             ANSIBLE_LOCAL_TEMP=str(tmp_path / 'local'),
             ANSIBLE_REMOTE_TMP=str(tmp_path / 'remote'),
             ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+            # The modules keep their pacing lock files in the temp dir: keep them in the test's.
+            TMPDIR=str(tmp_path),
             ANSIBLE_HOST_KEY_CHECKING='False',
             ANSIBLE_RETRY_FILES_ENABLED='False',
             ANSIBLE_NOCOLOR='1',
