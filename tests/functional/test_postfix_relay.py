@@ -521,6 +521,7 @@ BAD_INPUTS = [
     ({'postfix_relay_smtp_user': 'someone', 'postfix_relay_smtp_password': 'SECRET-3\nx'}, 'postfix_relay_smtp_password must not be empty'),
     ({'postfix_relay_tls_ca_file': '/nonexistent/ca.pem'}, 'is not a file on this host'),
     ({'postfix_relay_main_cf_extra': {'relayhost': '[evil.example.com]'}}, 'postfix_relay_main_cf_extra must'),
+    ({'postfix_relay_sender_domain': 'not a domain'}, 'postfix_relay_sender_domain must be a domain name'),
     ({'postfix_relay_api_auth': dict(DEMO_AUTH, password='WRONG-SECRET-4')},
      'Getting the SMTP credentials with fjcloud.mail.smtp_user (on localhost) failed'),
 ]
@@ -547,3 +548,49 @@ def test_invalid_inputs_fail_before_any_change(ansible, emulator, machine):
         # Stopped before the API call (the wrong Keystone password: at Keystone).
         assert mail_actions(emulator) == [], overrides
         assert smtp_user_of(emulator) is None, overrides
+
+
+def test_sender_domain_is_verified_once_for_all_hosts(ansible, emulator, tmp_path):
+    """Issue 4: the role ensures the sender domain's identity, shows the DNS record, and can wait for it."""
+    lines = ['[fleet]']
+    for name in ('relay-x', 'relay-y'):
+        config_dir = tmp_path / name
+        config_dir.mkdir()
+        with open('/etc/postfix/main.cf', 'rb') as source:
+            (config_dir / 'main.cf').write_bytes(source.read())
+        lines.append('%s ansible_connection=local postfix_relay_config_dir=%s postfix_relay_manage_service=false '
+                     'ansible_python_interpreter=%s' % (name, config_dir, sys.executable))
+    inventory = tmp_path / 'fleet.ini'
+    inventory.write_text('\n'.join(lines) + '\n')
+    options = role_vars(emulator, postfix_relay_sender_domain='mail.example.com')
+
+    run = converge(ansible, options, hosts='fleet', extra_args=['-i', str(inventory), '--forks', '2'])
+    assert run.rc == 0, run.output
+    identity = emulator.state()['contracts'][DEMO_AUTH['project_id']]['identities']['mail.example.com']
+    assert identity['status'] == 'Pending'
+    messages = ' '.join(str(result.get('msg')) for result in run.results)
+    assert 'Publish the DNS record _niftycloudess.mail.example.com TXT "%s"' % identity['token'] in messages
+    assert [action for action in mail_actions(emulator) if 'Identit' in action[0]] == [
+        ('GetIdentityVerificationAttributes', 200), ('VerifyDomainIdentity', 200)]
+
+    # Again: already being verified, nothing to change; then wait until the service says Success.
+    emulator.clear_log()
+    run = converge(ansible, options, hosts='fleet', extra_args=['-i', str(inventory), '--forks', '2'])
+    assert run.rc == 0 and recap(run, 'relay-x')['changed'] == 0, run.output
+    assert [action for action in mail_actions(emulator) if 'Identit' in action[0]] == [('GetIdentityVerificationAttributes', 200)]
+    emulator.set_identity('mail.example.com', status='Success')
+    run = converge(ansible, dict(options, postfix_relay_sender_domain_wait=True), hosts='fleet',
+                   extra_args=['-i', str(inventory), '--forks', '2'])
+    assert run.rc == 0, run.output
+    assert 'Publish the DNS record' not in run.output
+
+    # A verification that failed and does not come back within the timeout stops the role, naming the record.
+    emulator.set_identity('other.example.com', status='Pending')
+    run = converge(ansible, dict(options, postfix_relay_sender_domain='other.example.com', postfix_relay_sender_domain_wait=True,
+                                 postfix_relay_sender_domain_wait_timeout=2), hosts='fleet',
+                   extra_args=['-i', str(inventory), '--forks', '2'])
+    assert run.rc != 0
+    messages = ' '.join(str(result.get('msg')) for result in run.results)
+    assert 'Verifying the sender domain other.example.com with fjcloud.mail.identity (on localhost) failed' in messages
+    assert 'is still Pending after 2 seconds; publish the TXT record _niftycloudess.other.example.com' in messages
+    assert 'demo-password' not in run.output
