@@ -128,6 +128,8 @@ print('  TLS                %s %s' % (message['tls']['version'], message['tls'][
 print('  authenticated user %s (the issued SMTP user: %s)' % (message['auth_user'], 'yes' if message['auth_user'] in users else 'NO'))
 if message['auth_user'] not in users:
     sys.exit(1)
+with open(os.path.join(state_dir, 'relayed.txt'), 'w', encoding='utf-8') as summary:
+    summary.write('authenticated as %s over %s' % (message['auth_user'], message['tls']['version']))
 EOF
 
 banner "5. ansible-playbook examples/demo.yml (second run: nothing to change)"
@@ -139,4 +141,6 @@ if [[ $recap != *"changed=0"* || $recap != *"failed=0"* ]]; then
     echo "the second run changed something: not idempotent"
     exit 1
 fi
-echo "second run: changed=0"
+banner "Result"
+echo "relayed mail: $(cat "$STATE/relayed.txt")"
+echo "second run:   changed=0"
