@@ -114,3 +114,17 @@ attributes:
     membership:
       - fjcloud.mail.mail
 '''
+
+    # Attributes of the modules that only read (*_info).
+    INFO_MODULE = r'''
+attributes:
+  check_mode:
+    description: The module only reads, in check mode as in a normal run.
+    support: full
+  diff_mode:
+    description: The module changes nothing, so there is no diff.
+    support: N/A
+  idempotent:
+    description: The module only reads.
+    support: full
+'''

@@ -19,16 +19,7 @@ author:
 extends_documentation_fragment:
   - fjcloud.mail.k5
   - fjcloud.mail.k5.attributes
-attributes:
-  check_mode:
-    description: The module only reads, in check mode as in a normal run.
-    support: full
-  diff_mode:
-    description: The module changes nothing, so there is no diff.
-    support: N/A
-  idempotent:
-    description: The module only reads.
-    support: full
+  - fjcloud.mail.k5.info_module
 options:
   statistics:
     description:

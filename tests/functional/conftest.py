@@ -25,6 +25,26 @@ def emulator(emulator_process):
     return emulator_process
 
 
+@pytest.fixture(scope='module')
+def unpaced_emulator_process(tmp_path_factory):
+    """An emulator without the rate limit, for the tests that drive its API directly."""
+    emulator = Emulator(str(tmp_path_factory.mktemp('k5emu')), min_interval=0)
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def emu(unpaced_emulator_process):
+    """The unpaced emulator, running (a test may have stopped it) and back to its start-up settings."""
+    emulator = unpaced_emulator_process
+    if not emulator.running:
+        emulator.start()
+    emulator.reset()
+    emulator.set_config(min_interval=0, token_ttl=10800, max_24hour_send=200, max_send_rate=1)
+    return emulator
+
+
 @pytest.fixture
 def ansible(tmp_path):
     return Ansible(tmp_path)

@@ -23,23 +23,6 @@ EXPIRES_RE = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$')
 UUID_RE = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
 
 
-@pytest.fixture(name='emulator', scope='module')
-def fixture_emulator(tmp_path_factory):
-    emu = Emulator(tmp_path_factory.mktemp('k5emu'), min_interval=0)
-    emu.start()
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture(name='emu')
-def fixture_emu(emulator):
-    if not emulator.running:
-        emulator.start()
-    emulator.reset()
-    emulator.set_config(min_interval=0, token_ttl=10800)
-    return emulator
-
-
 def xml(reply):
     return etree.fromstring(reply.content)
 

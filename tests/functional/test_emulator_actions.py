@@ -18,30 +18,13 @@ import pytest
 from lxml import etree
 
 from k5emu import DEFAULT_NAMESPACE, DEFAULT_PROJECT_ID
-from k5emu.control import Emulator, EmulatorError
+from k5emu.control import EmulatorError
 
 TOKEN_RE = re.compile(r'^[A-Za-z0-9+/]{43}=$')
 MESSAGE_ID_RE = re.compile(r'^[0-9a-f]{16}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-000000$')
 TIMESTAMP_RE = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z$')
 SENDER = 'sender@example.com'
 TWO_MB = 2 * 1024 * 1024
-
-
-@pytest.fixture(name='emulator', scope='module')
-def fixture_emulator(tmp_path_factory):
-    emu = Emulator(tmp_path_factory.mktemp('k5emu-actions'), min_interval=0)
-    emu.start()
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture(name='emu')
-def fixture_emu(emulator):
-    if not emulator.running:
-        emulator.start()
-    emulator.reset()
-    emulator.set_config(min_interval=0, max_24hour_send=200, max_send_rate=1)
-    return emulator
 
 
 @pytest.fixture(name='token')

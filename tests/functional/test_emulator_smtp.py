@@ -21,20 +21,10 @@ MESSAGE = ('From: sender@example.com\r\nTo: rcpt@example.com\r\nSubject: Hello r
            'Message-ID: <test-1@example.com>\r\n\r\nThe body.\r\n')
 
 
-@pytest.fixture(name='emulator_smtp', scope='module')
-def fixture_emulator_smtp(tmp_path_factory):
-    emu = Emulator(tmp_path_factory.mktemp('k5emu-smtp'), min_interval=0)
-    emu.start()
-    yield emu
-    emu.stop()
-
-
 @pytest.fixture(name='emulator')
-def fixture_emulator(emulator_smtp):
-    if not emulator_smtp.running:
-        emulator_smtp.start()
-    emulator_smtp.reset()
-    return emulator_smtp
+def fixture_emulator(emu):
+    """These tests call the relay and the API directly: the unpaced emulator."""
+    return emu
 
 
 def create_smtp_user(emulator):
