@@ -142,7 +142,7 @@ def local_name(element):
 
 
 def find(root, *path):
-    """First element reached by walking ``path``, matching local names at any depth."""
+    """First element reached by walking ``path`` down from ``root``, matching local names at any depth."""
     node = root
     for name in path:
         if node is None:
@@ -152,8 +152,6 @@ def find(root, *path):
             if element is not node and local_name(element) == name:
                 found = element
                 break
-        if found is None and node is root and local_name(root) == name and len(path) == 1:
-            found = root
         node = found
     return node
 
