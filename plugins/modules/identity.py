@@ -150,6 +150,7 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.api import K5MailErro
 from ansible_collections.fjcloud.mail.plugins.module_utils.identities import (
     delete_identity,
     describe,
+    dns_record,
     verification_attributes,
     verify_identity,
 )
@@ -198,18 +199,19 @@ class IdentityModule(K5MailModule):
             changed = before is not None
             if changed and not self.check_mode:
                 delete_identity(self.client, self.identity)
-            return self.result(changed, before, None)
+            return self.result(changed, before, None, shown=None)
         status = before['status'] if before else None
         changed = status in NEEDS_VERIFICATION
         if not changed:
             after = before
         elif self.check_mode:
-            return self.result(True, before, {'status': 'Pending', 'token': None}, returned=before)
+            # Nothing is requested in check mode: show what the service knows now.
+            return self.result(True, before, {'status': 'Pending', 'token': None}, shown=before)
         else:
             after = {'status': 'Pending', 'token': verify_identity(self.client, self.identity)}
         if self.params['wait'] and not self.check_mode:
             after = self.wait_for_success(after)
-        return self.result(changed, before, after)
+        return self.result(changed, before, after, shown=after)
 
     def wait_for_success(self, attributes):
         deadline = time.monotonic() + self.params['wait_timeout']
@@ -231,14 +233,15 @@ class IdentityModule(K5MailModule):
         return attributes
 
     def _dns_hint(self, attributes):
-        if self.params['domain'] and attributes.get('token'):
-            return '; publish the TXT record _niftycloudess.%s with the value %s' % (self.identity, attributes['token'])
+        record = dns_record(self.identity, attributes.get('token')) if self.params['domain'] else None
+        if record:
+            return '; publish the %s record %s with the value %s' % (record['type'], record['name'], record['value'])
         if self.params['email']:
             return '; the address must open the link in the confirmation mail'
         return ''
 
-    def result(self, changed, before, after, returned='after'):
-        shown = after if returned == 'after' else returned
+    def result(self, changed, before, after, shown):
+        """``before``/``after`` feed the diff; ``shown`` is the state the result describes."""
         result = dict(changed=changed, **describe(self.identity, shown))
         if self.module._diff:
             result['diff'] = dict(before=_state(before), after=_state(after))

@@ -180,13 +180,13 @@ class SMTPUserModule(K5MailModule):
         existing = get_smtp_user(self.client)
         if existing is not None and not self.check_mode:
             delete_smtp_user(self.client)
-        return self.result(changed=existing is not None, before=existing, after=None, returned=None, removed=True)
+        return self.result(changed=existing is not None, before=existing, after=None, returned=None, created=False)
 
-    def result(self, changed, before, after, returned, created=None, removed=False):
+    def result(self, changed, before, after, returned, created=None):
         """``before``/``after``: credentials or None; ``after`` is None for a user still to be created."""
         if created is None:
             # Check mode: report what a real run would do.
-            created = changed and not removed
+            created = changed
         result = dict(
             changed=changed,
             created=created,
