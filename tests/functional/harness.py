@@ -104,6 +104,14 @@ def mail_actions(emulator):
             if record['service'] == 'mail' and record.get('error_code') != 'Throttling']
 
 
+def refused_before_any_request(run, emulator):
+    """Assert that the command failed cleanly without calling the mail API; return the failure message."""
+    assert run.rc != 0, run.output
+    run.assert_no_traceback()
+    assert mail_actions(emulator) == []
+    return run.result['msg']
+
+
 def throttled(emulator):
     return [record for record in emulator.log() if record.get('error_code') == 'Throttling']
 
