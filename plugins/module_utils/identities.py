@@ -7,7 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.api import K5MailError, find_all, find_text
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
+from ansible_collections.fjcloud.mail.plugins.module_utils.replies import find_all, find_text
 
 # The service's limits: identities per GetIdentityVerificationAttributes call, per ListIdentities page.
 BATCH_SIZE = 100

@@ -19,15 +19,11 @@ from urllib.parse import urlparse
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.api import (
-    HAS_LXML,
-    HAS_REQUESTS,
-    K5MailClient,
-    K5MailError,
-    KeystonePassword,
-    LXML_IMPORT_ERROR,
-    REQUESTS_IMPORT_ERROR,
-)
+from ansible_collections.fjcloud.mail.plugins.module_utils.client import K5MailClient
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
+from ansible_collections.fjcloud.mail.plugins.module_utils.keystone import KeystonePassword
+from ansible_collections.fjcloud.mail.plugins.module_utils.replies import HAS_LXML, LXML_IMPORT_ERROR
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import HAS_REQUESTS, REQUESTS_IMPORT_ERROR
 
 DEFAULT_REGION = 'jp-east-1'
 DEFAULT_AUTH_URL = 'https://identity.{region}.cloud.global.fujitsu.com/v3'

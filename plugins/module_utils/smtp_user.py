@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.api import K5MailError
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
 
 
 class SMTPCredentials:

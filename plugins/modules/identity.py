@@ -146,7 +146,7 @@ dns_record:
 
 import time
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.api import K5MailError
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.identities import (
     delete_identity,
     describe,

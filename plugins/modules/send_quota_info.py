@@ -88,7 +88,7 @@ send_data_points:
 
 import re
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.api import find_all, find_text
+from ansible_collections.fjcloud.mail.plugins.module_utils.replies import find_all, find_text
 from ansible_collections.fjcloud.mail.plugins.module_utils.module import K5MailModule
 
 QUOTA_FIELDS = (('max_24_hour_send', 'Max24HourSend'), ('max_send_rate', 'MaxSendRate'), ('sent_last_24_hours', 'SentLast24Hours'))

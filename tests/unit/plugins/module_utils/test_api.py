@@ -15,19 +15,12 @@ import os
 import pytest
 import requests
 
-from ansible_collections.fjcloud.mail.plugins.module_utils import api
-from ansible_collections.fjcloud.mail.plugins.module_utils.api import (
-    Backoff,
-    K5MailClient,
-    K5MailError,
-    KeystonePassword,
-    Pacer,
-    SharedPacer,
-    error_from_reply,
-    find_text,
-    parse_xml,
-    throttling_reply,
-)
+from ansible_collections.fjcloud.mail.plugins.module_utils.client import K5MailClient
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
+from ansible_collections.fjcloud.mail.plugins.module_utils.keystone import KeystonePassword
+from ansible_collections.fjcloud.mail.plugins.module_utils.pacing import Pacer, SharedPacer
+from ansible_collections.fjcloud.mail.plugins.module_utils.replies import error_from_reply, find_text, parse_xml, throttling_reply
+from ansible_collections.fjcloud.mail.plugins.module_utils.retries import BACKOFF_MAX, Backoff
 from fake_http import FakeClock, FakeSession, Reply, connection_refused, connection_reset, form
 
 ENDPOINT = 'https://mail.jp-east-1.cloud.global.fujitsu.com/'
@@ -332,7 +325,7 @@ def test_backoff_grows_and_is_bounded():
     low, high = Backoff(10, rng=lambda: 0.0), Backoff(10, rng=lambda: 0.999999)
     assert [low.delay(n) for n in range(3)] == [0.5, 1.0, 2.0]
     assert [round(high.delay(n), 3) for n in range(3)] == [1.0, 2.0, 4.0]
-    assert high.delay(30) <= api.BACKOFF_MAX
+    assert high.delay(30) <= BACKOFF_MAX
     assert low.delay(0, retry_after=7) == 7
 
 

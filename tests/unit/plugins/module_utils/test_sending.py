@@ -11,7 +11,7 @@ from email.header import decode_header, make_header
 
 import pytest
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.api import Response, parse_xml
+from ansible_collections.fjcloud.mail.plugins.module_utils.replies import Response, parse_xml
 from ansible_collections.fjcloud.mail.plugins.module_utils.sending import (
     MAX_MESSAGE_BYTES,
     MAX_RECIPIENTS,
@@ -470,7 +470,7 @@ def test_send_returns_the_message_id_and_request_id():
 
 
 def test_send_fails_when_the_reply_has_no_message_id():
-    from ansible_collections.fjcloud.mail.plugins.module_utils.api import K5MailError
+    from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
     client = FakeClient('<SendRawEmailResponse><SendRawEmailResult/></SendRawEmailResponse>')
     with pytest.raises(K5MailError, match='the reply lacks MessageId'):
         send(client, built(raw()))
