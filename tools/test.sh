@@ -8,6 +8,12 @@
 #   tools/test.sh [all|sanity|units|functional|lint|molecule ...]   (default: all)
 #   tools/test.sh setup     only install (apt packages, .venv): used by tools/demo.sh
 #
+# PYTHON=/path/to/python3 selects the interpreter the suite runs on (default:
+# python3.11, else python3, from PATH); each interpreter gets its own venv,
+# .venv for the default and .venv-<version> for a chosen one, e.g.
+#   PYTHON=/usr/bin/python3 tools/test.sh            (Debian's 3.11.2)
+#   PYTHON=~/.pyenv/versions/3.11.7/bin/python3 tools/test.sh
+#
 # Setup: apt packages and the .venv from tests/requirements.txt (always); for
 # sanity also the offline pip bootstrap of ansible-test and a fresh copy of the
 # checkout in .build/ansible_collections/fjcloud/mail. A setup failure stops
@@ -24,7 +30,15 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-VENV="$ROOT/.venv"
+if [[ -n ${PYTHON:-} ]]; then
+    if ! PYTHON_FULL_VERSION=$("$PYTHON" -c 'import platform; print(platform.python_version())' 2>/dev/null); then
+        printf 'PYTHON=%s is not a working Python interpreter\n' "$PYTHON" >&2
+        exit 2
+    fi
+    VENV="$ROOT/.venv-$PYTHON_FULL_VERSION"
+else
+    VENV="$ROOT/.venv"
+fi
 BUILD_ROOT="$ROOT/.build"
 COLLECTION_DIR="$BUILD_ROOT/ansible_collections/fjcloud/mail"
 REQUIREMENTS="$ROOT/tests/requirements.txt"
@@ -200,6 +214,10 @@ install_apt_packages() {
 
 find_python() {
     local candidate
+    if [[ -n ${PYTHON:-} ]]; then
+        command -v "$PYTHON"
+        return 0
+    fi
     for candidate in python3.11 python3; do
         if command -v "$candidate" >/dev/null 2>&1; then
             command -v "$candidate"
@@ -442,7 +460,7 @@ main() {
     notice "fjcloud.mail tests in $ROOT: $*"
 
     setup_step "apt packages" install_apt_packages
-    setup_step "python venv (.venv)" setup_venv
+    setup_step "python venv (${VENV##*/})" setup_venv
     if ((want_sanity)); then
         setup_step "ansible-test pip bootstrap" setup_get_pip
         setup_step "collection tree (.build)" setup_collection_tree
