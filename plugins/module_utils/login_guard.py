@@ -80,7 +80,8 @@ class LoginGuard:
                 # Nobody logged in lately: log in alone; the others wait for the outcome.
                 locked = lock_exclusive(fd, self.lock_timeout, sleep=self.sleep, clock=self.clock,
                                         stop_when=lambda: self._settled(fd))
-                if not locked and not self._settled(fd):
+                # Read again, holding the lock: the login before may have ended just now.
+                if not self._settled(fd) and not locked:
                     raise self._lock_timeout_error()
             outcome = LoginOutcome()
             yield outcome
@@ -104,9 +105,16 @@ class LoginGuard:
         except ValueError:  # empty, being written, or corrupt: no outcome
             return None, None
         now = self.clock()
-        when = min(when, now)  # a time in the future (a clock set back) counts as now
         if kind not in (REJECTED, ACCEPTED) or now - when >= self.window:
             return None, None
+        if when > now:  # the clock was set back
+            if kind == ACCEPTED:
+                return None, None
+            # Count the rejection from now, and record that so that it expires. The refusal
+            # that follows closes the file, so the lock is not kept.
+            when = now
+            if lock_exclusive(fd, 0):
+                write_record(fd, '%s %.3f' % (kind, now))
         return kind, when
 
     def _record(self, fd, kind):

@@ -8,15 +8,25 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
-import fcntl
 import hashlib
 import math
 import os
-import tempfile
 import time
+
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
+from ansible_collections.fjcloud.mail.plugins.module_utils.state_dir import (
+    StateDir,
+    lock_exclusive,
+    normalised_url,
+    read_record,
+    write_record,
+)
 
 # The service accepts one request per second per contract, for every action.
 MIN_REQUEST_INTERVAL = 1.0
+# Bounds the wait behind the other calls of this user (each holds the lock about a second).
+LOCK_TIMEOUT = 120
+ACTION = 'Pacing mail API calls'
 
 
 class Pacer:
@@ -59,28 +69,34 @@ class Pacer:
 
 
 class SharedPacer(Pacer):
-    """Paces every client on this host that talks to the same endpoint.
+    """Paces every client of the user on this host that talks to the same endpoint.
 
     Each task of a play is a new process, and forks run in parallel: without
     a shared record, back-to-back tasks would meet the service's limit. A
-    locked file holds the end time of the last call; holding the lock during
-    the call also serialises concurrent processes. Falls back to pacing
-    within the process when the file cannot be used.
+    locked file in the private state directory holds the end time of the last
+    call; holding the lock during the call also serialises concurrent
+    processes. Every spelling of the endpoint shares one file, whatever TMPDIR
+    is. The wait for the lock is bounded and ends in a K5MailError.
     """
 
-    def __init__(self, endpoint, interval=MIN_REQUEST_INTERVAL, directory=None, clock=None, sleep=None):
+    def __init__(self, endpoint, interval=MIN_REQUEST_INTERVAL, state_dir=None, clock=None, sleep=None,
+                 lock_timeout=LOCK_TIMEOUT):
         super(SharedPacer, self).__init__(interval, clock=clock or time.time, sleep=sleep)
-        digest = hashlib.sha256(endpoint.encode('utf-8')).hexdigest()[:16]
-        self.path = os.path.join(directory or tempfile.gettempdir(), 'fjcloud-mail-pace-%d-%s' % (os.getuid(), digest))
+        self.endpoint = normalised_url(endpoint)
+        self.lock_timeout = lock_timeout
+        self.state = StateDir(ACTION, state_dir)
+        self.name = 'pace-%s' % hashlib.sha256(self.endpoint.encode('utf-8')).hexdigest()[:32]
+        self.path = os.path.join(self.state.path, self.name)
         self._fd = None
 
     def _acquire(self):
-        try:
-            # O_NOFOLLOW: the directory is shared, never follow a planted link.
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0), 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except OSError:
+        self._fd = self.state.open_file(self.name)
+        if not lock_exclusive(self._fd, self.lock_timeout, sleep=self.sleep, clock=self.clock):
             self._close()
+            raise K5MailError(
+                ACTION, 'not sent: other calls to %s held the pacing lock %s for more than %d seconds' % (
+                    self.endpoint, self.path, self.lock_timeout),
+                hint='Too many runs of this user call the service at once, or one of them hangs; run again later')
 
     def _release(self):
         self._close()
@@ -91,24 +107,18 @@ class SharedPacer(Pacer):
             self._fd = None
 
     def _read_last(self):
-        if self._fd is None:
-            return self._last
         try:
-            os.lseek(self._fd, 0, os.SEEK_SET)
-            last = float(os.read(self._fd, 64).decode('ascii').strip() or 'nan')
-        except (OSError, ValueError, UnicodeDecodeError):
+            last = float(read_record(self._fd))
+        except ValueError:  # empty or corrupt: only this process's own record
             return self._last
-        if math.isnan(last) or last > self.clock() + 60:  # a clock that went back: ignore
+        if math.isnan(last):
             return self._last
-        return last
+        # A time in the future (a clock set back) delays by one interval at most.
+        return min(last, self.clock())
 
     def _write_last(self, value):
         self._last = value
-        if self._fd is None:
-            return
         try:
-            os.ftruncate(self._fd, 0)
-            os.lseek(self._fd, 0, os.SEEK_SET)
-            os.write(self._fd, ('%.6f' % value).encode('ascii'))
+            write_record(self._fd, '%.6f' % value)
         except OSError:
-            pass
+            pass  # the call is made; a full disk costs the other processes their pacing, not this result

@@ -74,9 +74,10 @@ class StateDir:
             try:
                 fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
             except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    raise self._unsafe(os.path.join(self.path, name), 'is a symbolic link')
-                raise self._error('cannot open %s: %s' % (os.path.join(self.path, name), exc.strerror))
+                path = os.path.join(self.path, name)
+                if exc.errno in (errno.ELOOP, errno.EISDIR):
+                    raise self._unsafe(path, _kind(path, 'a regular file'))
+                raise self._error('cannot open %s: %s' % (path, exc.strerror))
         finally:
             os.close(dir_fd)
         try:
@@ -93,14 +94,15 @@ class StateDir:
             fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise self._unsafe(self.path, 'is not a directory' if exc.errno == errno.ENOTDIR else 'is a symbolic link')
+                raise self._unsafe(self.path, _kind(self.path, 'a directory'))
             raise self._error('cannot open the state directory %s: %s' % (self.path, exc.strerror))
         try:
             info = os.fstat(fd)
             if info.st_uid != os.getuid():
                 raise self._unsafe(self.path, 'belongs to uid %d, not to uid %d who runs the module' % (info.st_uid, os.getuid()))
             if info.st_mode & 0o077:
-                raise self._unsafe(self.path, 'is open to group or others (mode %04o, expected 0700)' % stat.S_IMODE(info.st_mode))
+                raise self._unsafe(self.path, 'is open to group or others (mode %04o, expected 0700)' % stat.S_IMODE(info.st_mode),
+                                   fix='Run chmod 700 %s' % self.path)
         except Exception:
             os.close(fd)
             raise
@@ -125,16 +127,30 @@ class StateDir:
         if info.st_nlink != 1:
             raise self._unsafe(path, 'has %d hard links' % info.st_nlink)
         if info.st_mode & 0o077:
-            raise self._unsafe(path, 'is open to group or others (mode %04o, expected 0600)' % stat.S_IMODE(info.st_mode))
+            raise self._unsafe(path, 'is open to group or others (mode %04o, expected 0600)' % stat.S_IMODE(info.st_mode),
+                               fix='Run chmod 600 %s' % path)
 
-    def _unsafe(self, path, what):
+    def _unsafe(self, path, what, fix=None):
         return self._error(
             '%s %s, so it cannot hold the state fjcloud.mail shares between runs' % (path, what),
-            hint='Remove it (the collection recreates it private to you), or set %s to a directory '
-                 'only you can access' % STATE_DIR_ENV)
+            hint='%s, or set %s to a directory only you can access' % (
+                fix or 'Remove it (the collection recreates it private to you)', STATE_DIR_ENV))
 
     def _error(self, reason, hint=None):
         return K5MailError(self.action, reason, hint=hint or 'Set %s to a directory only you can access' % STATE_DIR_ENV)
+
+
+def _kind(path, expected):
+    """What stands at ``path`` instead of ``expected``."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        mode = 0
+    if stat.S_ISLNK(mode):
+        return 'is a symbolic link, not %s' % expected
+    if stat.S_ISDIR(mode):
+        return 'is a directory, not %s' % expected
+    return 'is not %s' % expected
 
 
 def lock_exclusive(fd, timeout, sleep=None, clock=None, stop_when=None):

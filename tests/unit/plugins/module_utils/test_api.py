@@ -10,7 +10,6 @@ these tests pin the decisions that are hard to provoke from a real server.
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import requests
@@ -18,7 +17,7 @@ import requests
 from ansible_collections.fjcloud.mail.plugins.module_utils.client import K5MailClient
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.keystone import KeystonePassword
-from ansible_collections.fjcloud.mail.plugins.module_utils.pacing import Pacer, SharedPacer
+from ansible_collections.fjcloud.mail.plugins.module_utils.pacing import Pacer
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import error_from_reply, find_text, parse_xml, throttling_reply
 from ansible_collections.fjcloud.mail.plugins.module_utils.retries import BACKOFF_MAX, Backoff
 from fake_http import FakeClock, FakeSession, Reply, connection_refused, connection_reset, form
@@ -223,38 +222,6 @@ def test_no_sleep_when_calls_are_already_far_apart(session, clock):
     clock.now += 5
     client.call('GetSMTPUserInfo')
     assert clock.sleeps == []
-
-
-def test_shared_pacer_spaces_calls_of_two_processes(tmp_path, clock):
-    first = SharedPacer('https://mail.example/', directory=str(tmp_path), clock=clock, sleep=clock.sleep)
-    second = SharedPacer('https://mail.example/', directory=str(tmp_path), clock=clock, sleep=clock.sleep)
-    other_endpoint = SharedPacer('https://other.example/', directory=str(tmp_path), clock=clock, sleep=clock.sleep)
-    with first.slot():
-        pass
-    with other_endpoint.slot():
-        pass
-    assert clock.sleeps == []
-    clock.now += 0.25
-    with second.slot():
-        pass
-    assert clock.sleeps == [0.75]
-    assert oct(os.stat(first.path).st_mode & 0o777) == '0o600'
-
-
-def test_shared_pacer_ignores_a_planted_link_and_a_corrupt_record(tmp_path, clock):
-    pacer = SharedPacer('https://mail.example/', directory=str(tmp_path), clock=clock, sleep=clock.sleep)
-    target = tmp_path / 'elsewhere'
-    target.write_text('precious')
-    os.symlink(str(target), pacer.path)
-    with pacer.slot():
-        pass
-    assert target.read_text() == 'precious'
-    os.unlink(pacer.path)
-    with open(pacer.path, 'w') as handle:
-        handle.write('not a number')
-    with pacer.slot():
-        pass
-    assert clock.sleeps == [1.0]  # the in-process record still paced the second call
 
 
 # -------------------------------------------------------------------- retries
