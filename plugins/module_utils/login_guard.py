@@ -84,9 +84,12 @@ class LoginGuard:
                 if not self._settled(fd) and not locked:
                     raise self._lock_timeout_error()
             outcome = LoginOutcome()
-            yield outcome
-            if outcome.result is not None:
-                self._record(fd, outcome.result)
+            try:
+                yield outcome
+            finally:
+                # Also when the caller raises its error right after reporting the outcome.
+                if outcome.result is not None:
+                    self._record(fd, outcome.result)
         finally:
             os.close(fd)  # releases the lock
 
@@ -118,20 +121,24 @@ class LoginGuard:
         return kind, when
 
     def _record(self, fd, kind):
-        # Even a parallel login (after an acceptance) writes under the lock: the record stays whole.
-        if not lock_exclusive(fd, self.lock_timeout, sleep=self.sleep, clock=self.clock):
-            raise self._lock_timeout_error()
-        write_record(fd, '%s %.3f' % (kind, self.clock()))
+        # Even a parallel login (after an acceptance) writes under the lock, so the record
+        # stays whole; the others hold it only to write. Should that wait or the write fail,
+        # the caller's own result or error matters more than the record.
+        if lock_exclusive(fd, self.lock_timeout, sleep=self.sleep, clock=self.clock):
+            try:
+                write_record(fd, '%s %.3f' % (kind, self.clock()))
+            except OSError:
+                pass
 
     def _refusal(self, rejected_at):
         now = self.clock()
         wait = int(rejected_at + self.window - now) + 1
         return K5MailError(
             ACTION,
-            'not tried: Keystone rejected the password of user %s of contract %s %d seconds ago on this host, '
+            'not tried: Keystone rejected the login of user %s of contract %s %d seconds ago on this host, '
             'and every failed login counts towards the lockout (five within 15 minutes lock the account '
             'for 15 minutes)' % (self.username, self.user_domain_name, int(now - rejected_at)),
-            hint='Correct the password, then delete %s to try at once; otherwise the next login is tried '
+            hint='Correct the credentials, then delete %s to try at once; otherwise the next login is tried '
                  'in %d seconds (after %s UTC)' % (self.path, wait, _utc(rejected_at + self.window)))
 
     def _lock_timeout_error(self):

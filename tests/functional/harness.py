@@ -52,8 +52,10 @@ class Ansible:
             ANSIBLE_LOCAL_TEMP=str(tmp_path / 'local'),
             ANSIBLE_REMOTE_TMP=str(tmp_path / 'remote'),
             ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-            # The modules keep their pacing lock files in the temp dir: keep them in the test's.
             TMPDIR=str(tmp_path),
+            # Pacing and login-guard records: each test its own, so that no test
+            # waits for another or inherits its refused logins.
+            FJCLOUD_MAIL_STATE_DIR=str(tmp_path / 'state'),
             ANSIBLE_HOST_KEY_CHECKING='False',
             ANSIBLE_RETRY_FILES_ENABLED='False',
             ANSIBLE_NOCOLOR='1',

@@ -62,12 +62,20 @@ def test_a_rejection_refuses_every_later_login_of_the_account_for_the_window(sta
     assert login(guard(state, clock), 'rejected')
     clock.now += 60
     message = refusal(guard(state, clock))
-    assert message.startswith('Keystone authentication failed: not tried: Keystone rejected the password')
+    assert message.startswith('Keystone authentication failed: not tried: Keystone rejected the login')
     assert 'user alice of contract ct0001 60 seconds ago' in message
     assert 'in 841 seconds' in message  # when it may try again
     assert 'delete %s' % guard(state).path in message  # how to clear it
     clock.now += WINDOW - 60
     assert login(guard(state, clock), 'accepted')
+
+
+def test_a_rejection_is_recorded_when_the_caller_raises_its_error_after_reporting_it(state, clock):
+    with pytest.raises(K5MailError):
+        with guard(state, clock).attempt() as outcome:
+            outcome.rejected()
+            raise K5MailError('Keystone authentication', 'Keystone rejected the credentials', status=401)
+    refusal(guard(state, clock))
 
 
 def test_every_spelling_of_the_keystone_url_is_one_account(state, clock):
@@ -183,7 +191,7 @@ def test_a_waiting_login_refuses_as_soon_as_the_one_in_progress_is_rejected(stat
         assert queue.empty()  # it waits for this login's outcome
         outcome.rejected()
     started = time.monotonic()
-    assert 'not tried: Keystone rejected the password' in queue.get(timeout=10)
+    assert 'not tried: Keystone rejected the login' in queue.get(timeout=10)
     assert time.monotonic() - started < 2
     waiter.join(timeout=10)
 
@@ -213,4 +221,4 @@ def test_of_many_processes_started_at_once_with_a_wrong_password_exactly_one_tri
         process.join(timeout=10)
     assert open(tried_path).read() == 'x'
     assert answers.count('tried') == 1
-    assert all('not tried: Keystone rejected the password' in answer for answer in answers if answer != 'tried'), answers
+    assert all('not tried: Keystone rejected the login' in answer for answer in answers if answer != 'tried'), answers
