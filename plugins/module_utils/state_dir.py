@@ -114,6 +114,7 @@ class StateDir:
             if not os.path.isdir(parent):
                 os.makedirs(parent, 0o700)
             os.mkdir(self.path, 0o700)
+            os.chmod(self.path, 0o700)  # a umask like 0277 would leave it unwritable
         except OSError as exc:
             if exc.errno != errno.EEXIST:
                 raise self._error('cannot create the state directory %s: %s' % (self.path, exc.strerror))
