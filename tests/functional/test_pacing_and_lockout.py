@@ -108,17 +108,16 @@ def test_runs_with_different_tmpdirs_homes_and_endpoint_spellings_share_pacing(t
         del ansible.env[STATE_DIR_ENV]  # the real default: under the passwd home
         ansible.env['HOME'] = str(ansible.tmp_path)
     monkeypatch.delenv(STATE_DIR_ENV, raising=False)
-    record = SharedPacer('https://localhost:%d' % emulator.port).path
-    assert record.startswith(default_state_dir())
     try:
         runs, _seconds = run_together(
             (first, quota_playbook('https://localhost:%d' % emulator.port, conn), None),
             (second, quota_playbook('https://LocalHost:%d/' % emulator.port, conn), None))
         assert_paced(runs, emulator)
-        assert os.path.isfile(record)
     finally:
+        record = SharedPacer('https://localhost:%d' % emulator.port).path
         if os.path.exists(record):
             os.unlink(record)
+    assert os.path.dirname(record) == default_state_dir()
 
 
 def old_tmp_record(tmpdir, endpoint):
@@ -159,14 +158,9 @@ def test_files_planted_at_the_old_tmp_path_neither_slow_block_nor_unpace_runs(tm
     assert precious.read_text() == 'precious'
 
 
-def new_record(ansible, emulator):
-    return SharedPacer(emulator.url, state_dir=ansible.env[STATE_DIR_ENV]).path
-
-
 def plant(kind, ansible, emulator, tmp_path):
     """Plant ``kind`` in the run's private state dir; return the path the error must name and what it must say."""
     state = ansible.env[STATE_DIR_ENV]
-    record = new_record(ansible, emulator)
     precious = tmp_path / 'precious'
     precious.write_text('precious')
     if kind == 'state dir open to others':
@@ -177,6 +171,7 @@ def plant(kind, ansible, emulator, tmp_path):
         os.symlink(str(tmp_path), state)
         return state, 'is a symbolic link, not a directory'
     os.mkdir(state, 0o700)
+    record = SharedPacer(emulator.url, state_dir=state).path
     if kind == 'symlink':
         os.symlink(str(precious), record)
         return record, 'is a symbolic link, not a regular file'
