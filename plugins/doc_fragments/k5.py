@@ -25,6 +25,8 @@ options:
       auth_url:
         description:
           - Keystone v3 URL. C(/v3) is appended when the URL does not end with it.
+          - Must be C(https://) (see O(allow_http)) with a valid host name or IP address, and must not
+            hold a user name or password. Redirects are never followed.
           - Defaults to C(https://identity.<region_name>.cloud.global.fujitsu.com/v3).
           - Falls back to E(OS_AUTH_URL).
         type: str
@@ -64,19 +66,31 @@ options:
   region_name:
     description:
       - The K5 region, used to build the default O(endpoint) and O(auth.auth_url).
+      - Lower-case letters, digits and dashes, at most 63 characters.
       - Falls back to E(OS_REGION_NAME), then to C(jp-east-1).
     type: str
   endpoint:
     description:
       - URL of the mail API.
+      - Must be C(https://) (see O(allow_http)) with a valid host name or IP address, and must not
+        hold a user name or password. Redirects are never followed, a redirect is reported as an error.
       - Defaults to C(https://mail.<region_name>.cloud.global.fujitsu.com). Older contracts use
         C(https://mail.jp-east-1.tps5.fujitsu.com). Falls back to E(FJCLOUD_MAIL_ENDPOINT).
     type: str
   validate_certs:
     description:
       - Verify the TLS certificates of the mail API and of Keystone.
+      - V(false) lets anyone on the network path pose as the service and read the password, the token
+        and the SMTP credentials; the module warns when it is set. Give O(ca_cert) for a private CA instead.
     type: bool
     default: true
+  allow_http:
+    description:
+      - Accept plain C(http://) in O(endpoint) and O(auth.auth_url). Meant only for a local emulator,
+        the password and the token then cross the network in clear text, and the module warns.
+      - When V(false), an C(http://) URL is refused before any request.
+    type: bool
+    default: false
   ca_cert:
     description:
       - A CA bundle (PEM) that signs the servers' certificates, instead of the system's.
@@ -85,13 +99,18 @@ options:
     aliases: [cacert]
   api_timeout:
     description:
-      - Seconds to wait for each HTTP reply.
+      - Seconds to wait for each HTTP reply, from 1 to 3600.
     type: int
     default: 30
   retries:
     description:
-      - How many times a call is repeated after a connection error, a timeout, an HTTP 5xx or
-        a throttling reply, with exponential backoff and jitter. Other errors are never repeated.
+      - How many times a call is repeated, from 0 to 20, with exponential backoff and jitter.
+      - A call that only reads, or whose repeat answers "already done", is repeated after a connection
+        error, a timeout, a reply cut short, an HTTP 5xx or a throttling reply.
+      - Sending a mail and logging in to Keystone are repeated only when the service cannot have acted,
+        that is when the connection failed before the request was sent, or when the reply says it was
+        not processed (throttling; for Keystone also HTTP 429 and 503). A rejected password is never repeated.
+      - Other errors (4xx, redirects, TLS failures, replies larger than 4 MiB) are never repeated.
     type: int
     default: 5
 requirements:
@@ -99,7 +118,8 @@ requirements:
   - lxml
 notes:
   - The service accepts one request per second. Calls to one endpoint from every task on the
-    same host are spaced one second apart (they queue on a lock file in the temporary directory);
+    same host are spaced one second apart (they queue on a lock file in the user's private state
+    directory, C(~/.ansible/fjcloud.mail) or E(FJCLOUD_MAIL_STATE_DIR));
     a throttling reply caused by other clients is retried with backoff.
   - Authentication precedence is O(auth_token), then O(auth); every option falls back to its
     environment variable when it is not set in the task.

@@ -22,19 +22,13 @@ except ImportError:
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.pacing import SharedPacer
-from ansible_collections.fjcloud.mail.plugins.module_utils.replies import (
-    Response,
-    describe_non_xml,
-    error_from_reply,
-    find_text,
-    parse_xml,
-    throttling_reply,
-)
-from ansible_collections.fjcloud.mail.plugins.module_utils.retries import Backoff, retry_after
-from ansible_collections.fjcloud.mail.plugins.module_utils.transport import clean_token, network_error, nothing_sent, tls_error
+from ansible_collections.fjcloud.mail.plugins.module_utils.replies import Response, describe_non_xml, error_from_reply, find_text, parse_xml
+from ansible_collections.fjcloud.mail.plugins.module_utils.retries import IDEMPOTENT, SEND, Backoff, run_with_retries
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import Transport, clean_token
 
 USER_AGENT = 'FGCP-OS-API-CLIENT'
 API_VERSION = 'v1.0'
+FORM_TYPE = 'application/x-www-form-urlencoded; charset=utf-8'
 
 
 class K5MailClient:
@@ -47,23 +41,18 @@ class K5MailClient:
         self.endpoint = endpoint.rstrip('/') + '/'
         self.token = clean_token(token)
         self.keystone = keystone
-        self.timeout = timeout
-        self.session = session if session is not None else requests.Session()
-        self.session.headers['User-Agent'] = USER_AGENT
-        # Passed with every request: requests lets REQUESTS_CA_BUNDLE override Session.verify.
-        self.verify = (ca_cert or True) if validate_certs else False
+        session = session if session is not None else requests.Session()
+        session.headers['User-Agent'] = USER_AGENT
+        # verify is passed with every request: requests lets REQUESTS_CA_BUNDLE override Session.verify.
+        self.transport = Transport(session, timeout, (ca_cert or True) if validate_certs else False)
         self.sleep = sleep or time.sleep
         self.pacer = pacer or SharedPacer(self.endpoint, sleep=self.sleep)
         self.backoff = backoff or Backoff(retries)
         self.token_expires_at = None
 
-    # The transport interface KeystonePassword uses.
-    def post(self, url, data, headers):
-        return self.session.post(url, data=data, headers=headers, timeout=self.timeout, verify=self.verify)
-
     def authenticate(self):
         """Get a token with the Keystone password; return the Token."""
-        token = self.keystone.authenticate(self, self.backoff)
+        token = self.keystone.authenticate(self.transport, self.backoff, self.sleep)
         self.token, self.token_expires_at = token.value, token.expires_at
         return token
 
@@ -71,48 +60,40 @@ class K5MailClient:
         """Run ``action``; return a Response for 200 and the statuses in ``accept``, raise K5MailError otherwise.
 
         A call that is not ``idempotent`` (sending a mail) is repeated only when the service cannot
-        have acted on it: a throttling reply, or a connection that failed before anything was sent.
+        have acted on it; retries.should_retry decides. The Response tells whether an earlier
+        attempt may have been processed (``earlier_attempt_may_have_acted``).
         """
         if not self.token:
             self.authenticate()
         form = [('Action', action), ('Version', API_VERSION)] + sorted((params or {}).items())
-        reauthenticated = False
-        attempt = 0
-        while True:
-            server_delay = None
-            error = None
-            with self.pacer.slot():
-                try:
-                    reply = self.session.post(self.endpoint, data=form, timeout=self.timeout, verify=self.verify, headers={
-                        'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
-                        'X-Auth-Token': self.token,
-                    })
-                except requests.exceptions.SSLError as exc:
-                    raise tls_error(action, self.endpoint, exc)
-                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                    # Safe to repeat an idempotent call: creating twice answers 409, which means present.
-                    error = network_error(action, self.endpoint, exc, retryable=idempotent or nothing_sent(exc))
-            if error is None:
-                status = reply.status_code
-                if status == 200 or status in accept:
-                    return self._accepted(action, reply)
-                if status == 401 and self.keystone is not None and not reauthenticated:
-                    # The token expired: get a new one once and repeat the call once.
-                    reauthenticated = True
-                    self.authenticate()
-                    continue
-                error = error_from_reply(action, status, reply.headers, reply.content)
-                if not idempotent and not throttling_reply(status, error.code, error.reason):
-                    # A 5xx may come after the service acted: never repeat a send on it.
-                    error.retryable = False
-                if status == 401 and self.keystone is None:
-                    error.hint = 'Give a fresh auth_token, or auth (Keystone password) so the module can get one'
-                server_delay = retry_after(reply.headers)
-            if not error.retryable or attempt >= self.backoff.retries:
-                error.attempts = attempt + 1
-                raise error
-            self.sleep(self.backoff.delay(attempt, server_delay))
-            attempt += 1
+        first_token = self.token
+        outcome = run_with_retries(IDEMPOTENT if idempotent else SEND,
+                                   lambda: self._attempt(action, form, accept, first_token), self.backoff, self.sleep)
+        response = outcome.result
+        response.earlier_attempt_may_have_acted = outcome.earlier_attempt_may_have_acted
+        return response
+
+    def _attempt(self, action, form, accept, first_token):
+        reply = self._post(action, form)
+        if reply.status_code == 401 and self.keystone is not None and self.token == first_token:
+            # The token expired: get a new one, once per call, and repeat. The service
+            # checks the token before anything else, so the 401 request did nothing.
+            self.authenticate()
+            reply = self._post(action, form)
+        status = reply.status_code
+        if status == 200 or status in accept:
+            return self._accepted(action, reply)
+        error = error_from_reply(action, status, reply.headers, reply.content)
+        if status == 401 and self.keystone is None:
+            error.hint = 'Give a fresh auth_token, or auth (Keystone password) so the module can get one'
+        raise error
+
+    def _post(self, action, form):
+        with self.pacer.slot():
+            return self.transport.post(action, self.endpoint, form, {
+                'Content-Type': FORM_TYPE,
+                'X-Auth-Token': self.token,
+            })
 
     @staticmethod
     def _accepted(action, reply):

@@ -7,11 +7,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+# What a failure says about the request, for the retry decision (retries.should_retry).
+FINAL = 'final'                  # a repeat would get the same answer: a 4xx, a redirect, TLS, bad input
+NOT_SENT = 'not sent'            # the connection failed before the request went out
+NOT_PROCESSED = 'not processed'  # the server answered that it did not process it (throttling, busy)
+LOST_REPLY = 'lost reply'        # the request went out, no complete reply came back (timeout, reset, cut short)
+SERVER_ERROR = 'server error'    # a 5xx: the service may have acted before it failed
+
+
 class K5MailError(Exception):
     """A failed call: what was asked, what the service (or the network) answered."""
 
     def __init__(self, action, reason, status=None, code=None, error_type=None,
-                 request_id=None, retryable=False, attempts=1, hint=None):
+                 request_id=None, failure=FINAL, attempts=1, hint=None, retry_after=None):
         super(K5MailError, self).__init__(reason)
         self.action = action
         self.reason = reason
@@ -19,9 +27,11 @@ class K5MailError(Exception):
         self.code = code
         self.error_type = error_type
         self.request_id = request_id
-        self.retryable = retryable
+        self.failure = failure
         self.attempts = attempts
         self.hint = hint
+        self.retry_after = retry_after  # seconds the server asked to wait (Retry-After)
+        self.decided = False  # a retry loop has already given up on it
 
     def __str__(self):
         text = '%s failed: ' % self.action

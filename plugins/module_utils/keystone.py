@@ -9,15 +9,11 @@ __metaclass__ = type
 
 import json
 
-try:
-    import requests
-except ImportError:
-    pass  # transport.HAS_REQUESTS tells the module
-
-from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import FINAL, K5MailError, NOT_PROCESSED, SERVER_ERROR
+from ansible_collections.fjcloud.mail.plugins.module_utils.login_guard import LoginGuard
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import html_title
-from ansible_collections.fjcloud.mail.plugins.module_utils.retries import retry_after
-from ansible_collections.fjcloud.mail.plugins.module_utils.transport import clean_token, network_error, nothing_sent, tls_error
+from ansible_collections.fjcloud.mail.plugins.module_utils.retries import LOGIN, retry_after, run_with_retries
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import clean_token
 
 
 class Token:
@@ -34,6 +30,8 @@ class Token:
             if not isinstance(service, dict) or service.get('type') != service_type:
                 continue
             for endpoint in service.get('endpoints') or []:
+                if not isinstance(endpoint, dict):
+                    continue
                 if endpoint.get('interface', 'public') != 'public':
                     continue
                 if region and endpoint.get('region') not in (None, region) and endpoint.get('region_id') != region:
@@ -53,7 +51,7 @@ class KeystonePassword:
     ACTION = 'Keystone authentication'
 
     def __init__(self, auth_url, username, password, user_domain_name,
-                 project_id=None, project_name=None, project_domain_name=None):
+                 project_id=None, project_name=None, project_domain_name=None, login_guard=LoginGuard):
         self.auth_url = auth_url.rstrip('/')
         if not self.auth_url.endswith('/v3'):
             self.auth_url += '/v3'
@@ -63,6 +61,7 @@ class KeystonePassword:
         self.project_id = project_id
         self.project_name = project_name
         self.project_domain_name = project_domain_name or user_domain_name
+        self.login_guard = login_guard
 
     def request_body(self):
         if self.project_id:
@@ -81,54 +80,57 @@ class KeystonePassword:
     def describe(self):
         return 'user %s of contract %s' % (self.username, self.user_domain_name)
 
-    def authenticate(self, transport, backoff):
-        """Return a Token. Retries only failures that cannot be a password check."""
+    def authenticate(self, transport, backoff, sleep):
+        """Return a Token. Repeated only when Keystone cannot have checked the password (retries.should_retry)."""
         url = self.auth_url + '/auth/tokens'
-        attempt = 0
-        while True:
-            server_delay = None
-            try:
-                reply = transport.post(url, data=json.dumps(self.request_body()),
-                                       headers={'Content-Type': 'application/json', 'Accept': 'application/json'})
-            except requests.exceptions.SSLError as exc:
-                raise tls_error(self.ACTION, url, exc)
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                # Retry only when the request never reached Keystone: a repeated
-                # password check could count twice towards the lockout.
-                error = network_error(self.ACTION, url, exc, retryable=nothing_sent(exc))
-            else:
-                if reply.status_code == 201:
-                    return self._token_from(reply, url)
-                error = self._error_from(reply)
-                server_delay = retry_after(reply.headers)
-            if not error.retryable or attempt >= backoff.retries:
-                error.attempts = attempt + 1
-                raise error
-            transport.sleep(backoff.delay(attempt, server_delay))
-            attempt += 1
+        return run_with_retries(LOGIN, lambda: self._login_once(transport, url), backoff, sleep).result
+
+    def _login_once(self, transport, url):
+        # Every password check goes through the guard: after a rejection no process of this
+        # host tries again within the lockout window.
+        with self.login_guard(self.auth_url, self.username, self.user_domain_name).attempt() as outcome:
+            reply = transport.post(self.ACTION, url, json.dumps(self.request_body()),
+                                   {'Content-Type': 'application/json', 'Accept': 'application/json'})
+            if reply.status_code == 201:
+                outcome.accepted()
+                return self._token_from(reply, url)
+            if reply.status_code == 401:
+                outcome.rejected()
+            raise self._error_from(reply)
 
     def _token_from(self, reply, url):
-        token = clean_token(reply.headers.get('X-Subject-Token'))  # requests matches header names in any case
+        token = clean_token(reply.headers.get('X-Subject-Token'))  # headers match names in any case
         if not token:
             raise K5MailError(self.ACTION, 'Keystone at %s answered 201 without an X-Subject-Token header' % url,
                               status=201)
-        try:
-            body = reply.json().get('token') or {}
-        except (ValueError, AttributeError):
-            body = {}
+        body = _json(reply).get('token')
+        body = body if isinstance(body, dict) else {}
         return Token(token, body.get('expires_at'), body.get('catalog') or [])
 
     def _error_from(self, reply):
         status = reply.status_code
-        detail = None
-        try:
-            detail = reply.json().get('error', {}).get('message')
-        except (ValueError, AttributeError):
-            detail = html_title(reply.content)
+        error = _json(reply).get('error')
+        detail = error.get('message') if isinstance(error, dict) else html_title(reply.content)
+        detail = ': %s' % ' '.join(str(detail).split())[:300] if detail else ''
         if status == 401:
             return K5MailError(
-                self.ACTION, 'Keystone rejected the credentials of %s%s' % (self.describe(), ': %s' % detail if detail else ''),
+                self.ACTION, 'Keystone rejected the credentials of %s%s' % (self.describe(), detail),
                 status=status, hint='Not retried: five failed logins within 15 minutes lock the account for 15 minutes')
-        retryable = status >= 500 or status == 429
-        return K5MailError(self.ACTION, 'Keystone answered %s%s' % (
-            reply.reason or 'an error', ': %s' % detail if detail else ''), status=status, retryable=retryable)
+        if status in (429, 503):
+            # Answered by a rate limiter or a proxy with no Keystone behind it: no password was checked.
+            failure = NOT_PROCESSED
+        elif status >= 500:
+            failure = SERVER_ERROR
+        else:
+            failure = FINAL
+        return K5MailError(self.ACTION, 'Keystone answered %s%s' % (reply.reason or 'an error', detail),
+                           status=status, failure=failure, retry_after=retry_after(reply.headers))
+
+
+def _json(reply):
+    """The reply's JSON object, or {} when it is not one."""
+    try:
+        data = json.loads(reply.content.decode('utf-8'))
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}

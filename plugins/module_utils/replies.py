@@ -24,7 +24,8 @@ except ImportError:
     HAS_LXML = False
     LXML_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import FINAL, K5MailError, NOT_PROCESSED, SERVER_ERROR
+from ansible_collections.fjcloud.mail.plugins.module_utils.retries import retry_after
 
 # No throttling reply is published; the error page only lists "service use
 # limit exceeded" among the causes of a 400. Recognise the usual wordings.
@@ -120,11 +121,14 @@ def describe_non_xml(headers, body, exc):
 class Response:
     """A reply the caller accepted: a 200, or one of the statuses it asked to receive."""
 
-    def __init__(self, action, status, root, request_id):
+    def __init__(self, action, status, root, request_id, earlier_attempt_may_have_acted=False):
         self.action = action
         self.status = status
         self.root = root
         self.request_id = request_id
+        # An earlier attempt of this call failed after the service may have acted on it, so a
+        # "409 already exists" may be the answer to our own lost request.
+        self.earlier_attempt_may_have_acted = earlier_attempt_may_have_acted
 
     def text(self, *path):
         return find_text(self.root, *path)
@@ -174,6 +178,11 @@ def error_from_reply(action, status, headers, body):
             403: 'access denied',
             404: 'not found',
         }.get(status, 'no error details in the reply')
-    retryable = status >= 500 or throttling_reply(status, code, message)
+    if throttling_reply(status, code, message):
+        failure = NOT_PROCESSED
+    elif status >= 500:
+        failure = SERVER_ERROR
+    else:
+        failure = FINAL
     return K5MailError(action, message, status=status, code=code, error_type=error_type,
-                       request_id=request_id, retryable=retryable)
+                       request_id=request_id, failure=failure, retry_after=retry_after(headers))

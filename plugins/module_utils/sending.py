@@ -125,6 +125,21 @@ def domain_problem(domain):
     return None
 
 
+def _unquoted_separator(text):
+    """Whether ``text`` holds a , or ; outside a quoted string: RFC 5322 separates addresses with them."""
+    quoted = escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif quoted and char == '\\':
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif not quoted and char in ',;':
+            return True
+    return False
+
+
 def parse_address(value):
     """Split ``value`` (``a@example.com`` or ``Name <a@example.com>``) into ``(name, addr)``.
 
@@ -139,9 +154,11 @@ def parse_address(value):
     text = value.strip()
     if not text:
         raise ValueError('it is empty')
-    if (',' in text or ';' in text) and len([addr for dummy, addr in getaddresses([text]) if addr]) > 1:
-        raise ValueError('it holds more than one address: give one address per list item, and quote a '
-                         'display name that contains a comma ("Ops, Team" <ops@example.com>)')
+    if _unquoted_separator(text):
+        # Decided here, not by email.utils.getaddresses: how it reads a list differs between
+        # Python patch releases (3.11.2 and 3.11.7 read 'a@x;b@y' differently).
+        raise ValueError('it holds more than one address (an unquoted , or ;): give one address per list item, '
+                         'and quote a display name that contains a comma ("Ops, Team" <ops@example.com>)')
     match = _ANGLE_FORM.match(text)
     if match:
         name, addr = match.group('name').strip(), match.group('addr').strip()

@@ -34,11 +34,16 @@ def get_smtp_user(client):
 
 
 def create_smtp_user(client):
-    """New credentials, or None when the contract already has an SMTP user (409)."""
+    """Call CreateSMTPUser; return ``(credentials, created)``.
+
+    ``credentials`` is None after a 409 (the contract already has a user). ``created``
+    is also true after a 409 when an earlier attempt of this call may have been
+    processed: its reply was lost, and the user it made is the one that exists.
+    """
     response = client.call('CreateSMTPUser', accept=(409,))
     if response.status == 409:
-        return None
-    return _credentials(response)
+        return None, response.earlier_attempt_may_have_acted
+    return _credentials(response), True
 
 
 def delete_smtp_user(client):
@@ -51,11 +56,11 @@ def delete_smtp_user(client):
 
 def ensure_smtp_user(client):
     """Create the user unless it exists; return ``(credentials, created)``."""
-    created = create_smtp_user(client)
-    if created is not None:
-        return created, True
+    credentials, created = create_smtp_user(client)
+    if credentials is not None:
+        return credentials, created
     existing = get_smtp_user(client)
     if existing is None:
         raise K5MailError('GetSMTPUserInfo', 'CreateSMTPUser answered 409 (already exists) but GetSMTPUserInfo finds '
                           'no SMTP user; it was probably deleted meanwhile, run again')
-    return existing, False
+    return existing, created

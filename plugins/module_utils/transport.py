@@ -1,7 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Turning exceptions of the HTTP layer (requests, urllib3) into K5MailError."""
+"""The one way the collection makes an HTTP request: ``Transport.post``.
+
+It never follows a redirect (that would resend the password or the token
+elsewhere), reads at most ``max_reply_bytes`` of a reply, and turns every
+exception of the HTTP layer (requests, urllib3, URL and timeout handling) into
+a K5MailError whose ``failure`` tells the retry decision what happened to the
+request.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -9,9 +16,12 @@ __metaclass__ = type
 
 import re
 
+from urllib.parse import urlsplit
+
 try:
     import requests
-    from urllib3.exceptions import NewConnectionError
+    from requests.structures import CaseInsensitiveDict
+    from urllib3.exceptions import HTTPError as Urllib3Error, NewConnectionError
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
 except ImportError:
@@ -19,7 +29,109 @@ except ImportError:
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError, LOST_REPLY, NOT_SENT
+
+# The largest legitimate reply (GetSendStatistics: two weeks of 15-minute buckets,
+# about 1344 members) is a few hundred KiB, a Keystone catalog rarely more.
+MAX_REPLY_BYTES = 4 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
+
+
+class HttpReply:
+    """A whole reply, read within the size limit."""
+
+    def __init__(self, status_code, headers, content, reason=''):
+        self.status_code = status_code
+        self.headers = CaseInsensitiveDict(headers or {})
+        self.content = content
+        self.reason = reason or ''
+
+
+class Transport:
+    """Posts requests of one module run through one HTTP session."""
+
+    def __init__(self, session, timeout, verify, max_reply_bytes=MAX_REPLY_BYTES):
+        self.session = session
+        self.timeout = timeout
+        self.verify = verify
+        self.max_reply_bytes = max_reply_bytes
+
+    def post(self, action, url, data, headers):
+        """POST once; return an HttpReply, or raise K5MailError (never another exception)."""
+        try:
+            reply = self.session.post(url, data=data, headers=headers, timeout=self.timeout, verify=self.verify,
+                                      allow_redirects=False, stream=True)
+        except requests.exceptions.SSLError as exc:
+            raise tls_error(action, url, exc)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise network_error(action, url, exc)
+        except (requests.exceptions.RequestException, Urllib3Error, ValueError, OverflowError) as exc:
+            # A URL or a timeout the HTTP layer cannot use: nothing was sent, and a repeat fails alike.
+            raise K5MailError(action, 'the request to %s could not be made: %s' % (url, short_reason(exc)))
+        try:
+            if 300 <= reply.status_code < 400:
+                raise redirect_error(action, reply.status_code, reply.headers.get('Location'))
+            content = self._read(action, url, reply)
+            return HttpReply(reply.status_code, reply.headers, content, reply.reason)
+        finally:
+            reply.close()
+
+    def _read(self, action, url, reply):
+        limit = self.max_reply_bytes
+        if _content_length(reply.headers) > limit:
+            raise too_large_error(action, reply.status_code, limit)
+        chunks, size = [], 0
+        try:
+            for chunk in reply.iter_content(_CHUNK_BYTES):
+                size += len(chunk)
+                if size > limit:
+                    raise too_large_error(action, reply.status_code, limit)
+                chunks.append(chunk)
+        except (requests.exceptions.RequestException, Urllib3Error, OSError) as exc:
+            kind = 'timed out reading the reply' if _is_timeout(exc) else 'the reply was cut short'
+            raise K5MailError(action, '%s: %s (%s)' % (kind, url, short_reason(exc)), status=reply.status_code,
+                              failure=LOST_REPLY)
+        return b''.join(chunks)
+
+
+def _content_length(headers):
+    try:
+        return int(headers.get('Content-Length') or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _is_timeout(exc):
+    return isinstance(exc, requests.exceptions.Timeout) or 'timed out' in str(exc).lower()
+
+
+def too_large_error(action, status, limit):
+    return K5MailError(action, 'the reply is larger than %d MiB, far more than any reply of the service; not read further'
+                       % (limit // (1024 * 1024)), status=status)
+
+
+def redirect_error(action, status, location):
+    return K5MailError(
+        action, 'the server answered with a redirect to %s; redirects are never followed, so that the password '
+        'and the token go nowhere else' % (safe_location(location) or 'nowhere (no Location header)'),
+        status=status, hint='Give the URL the service really answers at in endpoint or auth.auth_url')
+
+
+def safe_location(location):
+    """A Location header fit for a message: no user info, query or fragment, no control characters, bounded."""
+    if not location:
+        return None
+    try:
+        parts = urlsplit(location.strip())
+        host = parts.hostname or ''
+        port = ':%d' % parts.port if parts.port else ''
+    except ValueError:
+        return '(an unreadable URL)'
+    if ':' in host:
+        host = '[%s]' % host
+    text = '%s://%s%s%s' % (parts.scheme, host, port, parts.path) if parts.netloc else parts.path
+    text = re.sub(r'[\x00-\x20\x7f]', '', text)
+    return text[:200] + ('...' if len(text) > 200 else '')
 
 
 def tls_error(action, url, exc):
@@ -27,9 +139,10 @@ def tls_error(action, url, exc):
                        hint='Check ca_cert (a CA bundle that signs the server certificate) or validate_certs')
 
 
-def network_error(action, url, exc, retryable):
+def network_error(action, url, exc):
     kind = 'timed out' if isinstance(exc, requests.exceptions.Timeout) else 'cannot connect'
-    return K5MailError(action, '%s: %s (%s)' % (kind, url, short_reason(exc)), retryable=retryable)
+    return K5MailError(action, '%s: %s (%s)' % (kind, url, short_reason(exc)),
+                       failure=NOT_SENT if nothing_sent(exc) else LOST_REPLY)
 
 
 def nothing_sent(exc):
@@ -51,7 +164,8 @@ def short_reason(exc):
         if not isinstance(inner, Exception):
             break
         exc = inner
-    return re.sub(r'<[^<>]*object at 0x[0-9a-f]+>:?\s*', '', str(exc))[:300]
+    text = re.sub(r'<[^<>]*object at 0x[0-9a-f]+>:?\s*', '', str(exc)) or type(exc).__name__
+    return ' '.join(text.split())[:300]
 
 
 def clean_token(token):

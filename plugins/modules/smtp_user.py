@@ -121,7 +121,10 @@ smtp_password:
   type: str
   sample: BiUIRJHe...
 created:
-  description: Whether this run created the user (also true after a rotation). In check mode, whether it would.
+  description:
+    - Whether this run created the user (also true after a rotation). In check mode, whether it would.
+    - Also true when the reply to this run's C(CreateSMTPUser) was lost and its repeat was answered
+      "already exists", because the user that exists is the one this run created.
   returned: always
   type: bool
   sample: true

@@ -10,7 +10,9 @@ A fault spec (JSON object, every key optional)::
                              # keystone: authenticate, validate_token, revoke_token, versions)
      "count": 1,             # how many matching requests get the fault
      "status": 500,          # HTTP status of the faulty reply (default 500 when "body" is given)
-     "body": "error",        # error | html | garbage | empty | truncated
+     "body": "error",        # error | html | garbage | empty | truncated | oversized
+     "size": null,           # body "oversized": bytes streamed (chunked), default 8 MiB, at most 1 GiB
+     "location": null,       # a redirect: the Location header (status defaults to 307)
      "delay": 0,             # seconds to sleep before replying
      "drop": false,          # close the connection without any reply
      "after": false,         # process the request normally first (state changes happen), then fault the reply
@@ -22,6 +24,9 @@ With only ``delay``, the request is handled normally after the delay.
 ``AccessDeniedException`` for 403 on the mail API; a Keystone JSON error on Keystone.
 ``truncated`` announces the full Content-Length, sends half the body and closes
 the connection; with ``after`` and no ``status`` it truncates the real reply.
+``oversized`` streams ``size`` bytes of an XML reply in chunks (status default 200),
+for clients that must stop reading. ``location`` makes the reply a redirect
+(empty body, ``Location`` header; status default 307, it must be a 3xx).
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ from .keystone import keystone_error
 from .mailapi import status_reply
 from .replies import Reply
 
-BODY_KINDS = ('error', 'html', 'garbage', 'empty', 'truncated')
+BODY_KINDS = ('error', 'html', 'garbage', 'empty', 'truncated', 'oversized')
+DEFAULT_OVERSIZED = 8 * 1024 * 1024
+MAX_OVERSIZED = 1024 * 1024 * 1024
 SERVICES = ('mail', 'keystone')
 
 _HTML = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>{status} Error</title>\n'
@@ -62,11 +69,13 @@ class Fault:
     code: str = None
     message: str = None
     type: str = None
+    size: int = None
+    location: str = None
 
     @property
     def replaces_reply(self):
         """Whether the fault changes the reply (else it is only a delay)."""
-        return self.drop or self.status is not None or self.body is not None
+        return self.drop or self.status is not None or self.body is not None or self.location is not None
 
     def as_dict(self):
         """Return the fault as a JSON-ready dict."""
@@ -97,9 +106,21 @@ def parse_fault(spec, fault_id):
     for name in ('drop', 'after'):
         if not isinstance(getattr(fault, name), bool):
             raise ValueError('%s must be true or false' % name)
-    for name in ('code', 'message', 'type'):
+    for name in ('code', 'message', 'type', 'location'):
         if getattr(fault, name) is not None and not isinstance(getattr(fault, name), str):
             raise ValueError('%s must be a string' % name)
+    if fault.size is not None and (fault.body != 'oversized' or isinstance(fault.size, bool)
+                                   or not isinstance(fault.size, int) or not 1 <= fault.size <= MAX_OVERSIZED):
+        raise ValueError('size goes with body "oversized" and is a number of bytes from 1 to %d' % MAX_OVERSIZED)
+    if fault.location is not None:
+        if fault.body is not None:
+            raise ValueError('location (a redirect) has no body')
+        fault.status = 307 if fault.status is None else fault.status
+        if not 300 <= fault.status <= 399:
+            raise ValueError('a redirect (location) has a 3xx status')
+    if fault.body == 'oversized':
+        fault.status = 200 if fault.status is None else fault.status
+        fault.size = fault.size or DEFAULT_OVERSIZED
     if fault.body is not None and fault.status is None and not (fault.body == 'truncated' and fault.after):
         fault.status = 500
     if fault.body is None and fault.status is not None:
@@ -153,6 +174,12 @@ def fault_reply(fault, service, request_id, namespace, real=None):
     if fault.body == 'truncated' and fault.status is None and real is not None:
         real.truncate = True
         return real
+    if fault.location is not None:
+        return Reply(fault.status, b'', headers=[('Location', fault.location)])
+    if fault.body == 'oversized':
+        reply = Reply(fault.status, b'', 'application/xml', request_id=None)
+        reply.stream_size = fault.size
+        return reply
     status = fault.status or 500
     kind = fault.body or 'error'
     if kind in ('error', 'truncated'):

@@ -13,7 +13,8 @@ class Reply:
     """What a service answers; the HTTP server writes it.
 
     ``drop`` closes the connection without any reply; ``truncate`` announces the
-    full ``Content-Length`` but sends only the first half of the body and closes.
+    full ``Content-Length`` but sends only the first half of the body and closes;
+    ``stream_size`` (instead of ``body``) streams that many bytes of XML in chunks.
     ``info`` carries fields for the request log (``action``, ``user``, ...).
     """
 
@@ -27,6 +28,7 @@ class Reply:
         self.error_code = None
         self.drop = False
         self.truncate = False
+        self.stream_size = None
         self.info = {}
 
     def header(self, name):

@@ -24,6 +24,7 @@ from .util import new_request_id
 LOG = logging.getLogger('k5emu.https')
 
 MAX_BODY = 16 * 1024 * 1024
+STREAM_CHUNK = 64 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 
 
@@ -190,6 +191,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         if reply.drop:
             self.close_connection = True
             return
+        if reply.stream_size:
+            self._stream(reply)
+            return
         body = reply.body
         self.send_response(reply.status)
         for name, value in reply.headers:
@@ -202,6 +206,26 @@ class RequestHandler(BaseHTTPRequestHandler):
             body = body[:len(body) // 2]
         if method != 'HEAD' and body and reply.status not in (204, 304):
             self.wfile.write(body)
+        self.wfile.flush()
+
+    def _stream(self, reply):
+        """Send ``reply.stream_size`` bytes of one XML document in 64 KiB chunks, then close."""
+        self.close_connection = True
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.end_headers()
+        head = b'<?xml version="1.0" encoding="UTF-8"?>\n<GetSendStatisticsResponse><GetSendStatisticsResult><SendDataPoints>'
+        member = b'<member><DeliveryAttempts>1</DeliveryAttempts><Rejects>0</Rejects></member>\n'
+        chunk = member * (STREAM_CHUNK // len(member))
+        remaining, first = reply.stream_size, head
+        while remaining > 0:
+            data = (first + chunk)[:remaining]
+            first = b''
+            self.wfile.write(b'%x\r\n%s\r\n' % (len(data), data))
+            remaining -= len(data)
+        self.wfile.write(b'0\r\n\r\n')
         self.wfile.flush()
 
     def version_string(self):

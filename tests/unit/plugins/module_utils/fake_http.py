@@ -15,15 +15,28 @@ from requests.structures import CaseInsensitiveDict
 
 
 class Reply:
-    def __init__(self, status, body=b'', headers=None, reason=''):
+    """A streamed reply: ``breaks`` is raised while reading, after the first half of the body."""
+
+    def __init__(self, status, body=b'', headers=None, reason='', breaks=None):
         self.status_code = status
         self.content = body.encode('utf-8') if isinstance(body, str) else body
         self.headers = CaseInsensitiveDict(headers or {})
         self.reason = reason
+        self.breaks = breaks
+        self.bytes_read = 0
+        self.closed = False
 
-    def json(self):
-        import json
-        return json.loads(self.content.decode('utf-8'))
+    def iter_content(self, chunk_size=1):
+        end = len(self.content) // 2 if self.breaks is not None else len(self.content)
+        for start in range(0, end, chunk_size):
+            chunk = self.content[start:min(start + chunk_size, end)]
+            self.bytes_read += len(chunk)
+            yield chunk
+        if self.breaks is not None:
+            raise self.breaks
+
+    def close(self):
+        self.closed = True
 
 
 class Expected:
@@ -48,12 +61,14 @@ class FakeSession:
         self.expected.append(Expected(url, reply, raises, form, headers, json_body))
         return self
 
-    def post(self, url, data=None, headers=None, timeout=None, verify=None):
+    def post(self, url, data=None, headers=None, timeout=None, verify=None, allow_redirects=True, stream=False):
         assert self.expected, 'unexpected POST %s (no more calls expected)' % url
+        assert allow_redirects is False and stream is True, 'every request must refuse redirects and stream its reply'
         exp = self.expected.pop(0)
         all_headers = CaseInsensitiveDict(self.headers)
         all_headers.update(headers or {})
-        self.calls.append(dict(url=url, data=data, headers=all_headers, verify=verify, time=self.clock() if self.clock else None))
+        self.calls.append(dict(url=url, data=data, headers=all_headers, verify=verify, timeout=timeout,
+                               time=self.clock() if self.clock else None))
         assert url == exp.url, 'POST %s, expected %s' % (url, exp.url)
         if exp.form is not None:
             assert isinstance(data, list), 'mail API form must be a list of pairs'

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.client import K5MailClient
-from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import FINAL, SERVER_ERROR, K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.keystone import KeystonePassword
 from ansible_collections.fjcloud.mail.plugins.module_utils.pacing import Pacer
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import error_from_reply, find_text, parse_xml, throttling_reply
@@ -75,6 +75,12 @@ def keystone():
                             'ct0001', project_id='p1')
 
 
+@pytest.fixture(autouse=True)
+def private_state_dir(tmp_path, monkeypatch):
+    # The login guard records outcomes there: each test starts with none.
+    monkeypatch.setenv('FJCLOUD_MAIL_STATE_DIR', str(tmp_path / 'state'))
+
+
 @pytest.fixture
 def clock():
     return FakeClock()
@@ -120,13 +126,13 @@ def test_error_response_with_namespace_gives_code_message_and_request_id():
     error = error_from_reply('CreateSMTPUser', 400, {'x-fj-request-id': ' %s ' % RID}, ERROR_REPLY.encode())
     assert (error.status, error.code, error.error_type, error.request_id) == (400, 'InvalidParameterValue', 'Sender', RID)
     assert str(error) == 'CreateSMTPUser failed: HTTP 400 InvalidParameterValue: Version must be v1.0 (request id %s)' % RID
-    assert not error.retryable
+    assert error.failure == FINAL
 
 
 def test_request_id_falls_back_to_body_when_header_is_missing():
     error = error_from_reply('CreateSMTPUser', 500, {}, ERROR_REPLY.encode())
     assert error.request_id == RID
-    assert error.retryable
+    assert error.failure == SERVER_ERROR
 
 
 def test_access_denied():
@@ -143,7 +149,7 @@ def test_html_error_page_is_described_not_dumped():
     page = b'<html><head><title>502 Bad Gateway</title></head><body><hr>nginx</body></html>'
     error = error_from_reply('CreateSMTPUser', 502, {'Content-Type': 'text/html'}, page)
     assert 'not XML (text/html' in str(error) and '502 Bad Gateway' in str(error)
-    assert error.retryable
+    assert error.failure == SERVER_ERROR
 
 
 @pytest.mark.parametrize('status, code, message, expected', [

@@ -12,7 +12,7 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.module import Connect
 
 def params(**kwargs):
     base = dict(auth={}, auth_token=None, region_name=None, endpoint=None, validate_certs=True,
-                ca_cert=None, api_timeout=30, retries=5)
+                allow_http=False, ca_cert=None, api_timeout=30, retries=5)
     base.update(kwargs)
     return base
 
@@ -47,9 +47,53 @@ def test_incomplete_auth_names_what_is_missing(auth, missing):
     (dict(region_name='jp-east-1\n'), "region_name 'jp-east-1\\n' is not a region name"),
     (dict(endpoint='mail.example.com'), "endpoint 'mail.example.com' is not an http(s) URL with a host name"),
     (dict(ca_cert='/nonexistent/ca.pem'), 'ca_cert /nonexistent/ca.pem is not a readable file'),
-    (dict(api_timeout=0), 'api_timeout must be a positive number of seconds, got 0'),
+    (dict(api_timeout=0), 'api_timeout must be between 1 and 3600 seconds, got 0'),
+    (dict(api_timeout=99999999999999), 'api_timeout must be between 1 and 3600 seconds, got 99999999999999'),
     (dict(retries=-1), 'retries must be between 0 and 20, got -1'),
+    (dict(region_name='a' * 300), 'region_name is 300 characters long, at most 63 are allowed'),
+    (dict(endpoint='http://mail.example.com'), "endpoint 'http://mail.example.com' uses http://, which sends the password"),
+    (dict(endpoint='https://' + 'a' * 64 + '.example.com'), 'endpoint %r: the host name is not dot-separated labels'
+     % ('https://' + 'a' * 64 + '.example.com')),
+    (dict(endpoint='https://' + 'a.' * 130 + 'com'), 'endpoint %r: the host name is 263 characters long, at most 253'
+     % ('https://' + 'a.' * 46 + '...')),
+    (dict(endpoint='https://mail_1.example.com'), "endpoint 'https://mail_1.example.com': the host name is not"),
+    (dict(endpoint='https://mail.example.com:99999'), "endpoint 'https://mail.example.com:99999' is not a URL"),
+    (dict(auth=dict(username='alice', password='pw', user_domain_name='ct0001', project_id='p1',
+                    auth_url='http://127.0.0.1:5000/v3')), "auth.auth_url 'http://127.0.0.1:5000/v3' uses http://"),
 ])
 def test_bad_options_are_named(kwargs, message):
+    errors = ConnectionSettings(params(**dict(dict(auth_token='t'), **kwargs))).errors
+    assert len(errors) == 1 and errors[0].startswith(message), errors
+
+
+@pytest.mark.parametrize('name, url', [
+    ('endpoint', 'https://admin:hunter2@mail.example.com/'),
+    ('endpoint', 'https://hunter2@mail.example.com/'),
+    ('auth.auth_url', 'https://admin:hunter2@identity.example.com/v3'),
+])
+def test_credentials_in_a_url_are_refused_without_being_echoed(name, url):
+    kwargs = dict(endpoint=url) if name == 'endpoint' else dict(auth=dict(FULL_AUTH, auth_url=url))
     errors = ConnectionSettings(params(auth_token='t', **kwargs)).errors
-    assert len(errors) == 1 and errors[0].startswith(message)
+    assert errors == ['%s must not hold a user name or password (user:password@host): it would show in messages '
+                      'and logs; give the credentials in auth or auth_token' % name]
+    assert 'hunter2' not in errors[0]
+
+
+@pytest.mark.parametrize('url', ['https://127.0.0.1:8443', 'https://[::1]:8443/', 'https://localhost/',
+                                 'https://mail.jp-east-1.tps5.fujitsu.com', 'https://mail.example.com./'])
+def test_host_names_and_ip_literals_are_accepted(url):
+    settings = ConnectionSettings(params(auth_token='t', endpoint=url))
+    assert settings.errors == [] and settings.warnings == []
+
+
+def test_http_is_allowed_only_explicitly_and_then_warned():
+    settings = ConnectionSettings(params(auth_token='t', endpoint='http://127.0.0.1:8080', allow_http=True))
+    assert settings.errors == []
+    assert settings.warnings == ["endpoint 'http://127.0.0.1:8080' uses plain http:// (allow_http=true): the password "
+                                 "and the token cross the network in clear text"]
+
+
+def test_disabled_certificate_validation_is_warned():
+    settings = ConnectionSettings(params(auth_token='t', validate_certs=False))
+    assert settings.errors == []
+    assert len(settings.warnings) == 1 and settings.warnings[0].startswith('validate_certs=false: the certificates')
