@@ -36,6 +36,9 @@ def _collections_root():
 
 
 COLLECTIONS_ROOT = _collections_root()
+# The modules keep pacing and login records in a private state directory under
+# the user's home: tests keep theirs in a directory of their own (0700).
+os.environ['FJCLOUD_MAIL_STATE_DIR'] = tempfile.mkdtemp(prefix='fjcloud-mail-state-')
 if COLLECTIONS_ROOT not in sys.path:
     sys.path.insert(0, COLLECTIONS_ROOT)
 os.environ['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_ROOT
