@@ -12,8 +12,10 @@ works from any clone.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
 import sys
 import tempfile
 
@@ -39,6 +41,7 @@ COLLECTIONS_ROOT = _collections_root()
 # The modules keep pacing and login records in a private state directory under
 # the user's home: tests keep theirs in a directory of their own (0700).
 os.environ['FJCLOUD_MAIL_STATE_DIR'] = tempfile.mkdtemp(prefix='fjcloud-mail-state-')
+atexit.register(shutil.rmtree, os.environ['FJCLOUD_MAIL_STATE_DIR'], True)
 if COLLECTIONS_ROOT not in sys.path:
     sys.path.insert(0, COLLECTIONS_ROOT)
 os.environ['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_ROOT
