@@ -9,8 +9,11 @@
 #      this machine's Postfix to relay through the emulator with SMTP AUTH over TLS;
 #   4. sends a mail through Postfix and shows how it arrived at the relay;
 #   5. runs the playbook again and shows changed=0;
-# then stops what it started (the emulator, and Postfix if it was not running before).
-# This machine's /etc/postfix keeps the relay configuration.
+# then puts this machine's Postfix back as it found it: main.cf, sasl_passwd and its
+# index are restored (the relay configuration points at the emulator and its CA in a
+# temp dir, both gone after the demo), Postfix is reloaded, or stopped if it was not
+# running before.
+# FJCLOUD_DEMO_SKIP_SETUP=1 skips step 1 (the tests run the demo with their own venv).
 
 set -euo pipefail
 
@@ -19,9 +22,37 @@ WORK=$(mktemp -d /tmp/fjcloud-mail-demo.XXXXXX)
 STATE="$WORK/emulator"
 EMULATOR_PID=''
 POSTFIX_WAS_RUNNING=0
+SAVED="$WORK/postfix-saved"
+# What the demo changes in /etc/postfix (the reload marker, too, in case a run stops).
+POSTFIX_FILES=(main.cf sasl_passwd sasl_passwd.db sasl_passwd.lmdb .postfix_relay-reload-pending)
 
 banner() {
     printf '\n======== %s ========\n' "$*"
+}
+
+save_postfix() {
+    local name
+    mkdir -m 0700 "$SAVED"
+    for name in "${POSTFIX_FILES[@]}"; do
+        if [[ -e /etc/postfix/$name ]]; then
+            cp -p "/etc/postfix/$name" "$SAVED/$name"
+        fi
+    done
+    touch "$SAVED/.complete"
+}
+
+restore_postfix() {
+    local name
+    [[ -e $SAVED/.complete ]] || return 0
+    for name in "${POSTFIX_FILES[@]}"; do
+        if [[ -e $SAVED/$name ]]; then
+            # cp -p onto the existing file keeps a secret's narrow mode throughout.
+            cp -p "$SAVED/$name" "/etc/postfix/$name"
+        else
+            rm -f "/etc/postfix/$name"
+        fi
+    done
+    echo "restored /etc/postfix (${POSTFIX_FILES[*]}) as the demo found it"
 }
 
 cleanup() {
@@ -30,8 +61,11 @@ cleanup() {
         kill "$EMULATOR_PID" 2>/dev/null || true
         wait "$EMULATOR_PID" 2>/dev/null || true
     fi
+    restore_postfix || rc=1
     if ((!POSTFIX_WAS_RUNNING)) && postfix status >/dev/null 2>&1; then
         postfix stop >/dev/null 2>&1 || true
+    elif ((POSTFIX_WAS_RUNNING)) && postfix status >/dev/null 2>&1; then
+        postfix reload >/dev/null 2>&1 || true
     fi
     if ((rc != 0)); then
         printf '\nDEMO FAILED (exit code %d). Emulator log: %s/emulator.log\n' "$rc" "$STATE"
@@ -43,11 +77,16 @@ cleanup() {
 trap cleanup EXIT
 
 banner "1. install (tools/test.sh setup)"
-"$ROOT/tools/test.sh" setup
+if [[ ${FJCLOUD_DEMO_SKIP_SETUP:-} == 1 ]]; then
+    echo "skipped (FJCLOUD_DEMO_SKIP_SETUP=1)"
+else
+    "$ROOT/tools/test.sh" setup
+fi
 export PATH="$ROOT/.venv/bin:$PATH"
 if postfix status >/dev/null 2>&1; then
     POSTFIX_WAS_RUNNING=1
 fi
+save_postfix
 
 # The collection is found through ansible_collections/fjcloud/mail.
 mkdir -p "$WORK/collections/ansible_collections/fjcloud"

@@ -39,6 +39,9 @@ SASL_PASSWD = CONFIG_DIR + '/sasl_passwd'
 SASL_INDEX = SASL_PASSWD + '.db'
 PENDING_MARKER = CONFIG_DIR + '/.postfix_relay-reload-pending'
 SAVED_FILES = ('main.cf', 'sasl_passwd', 'sasl_passwd.db', '.postfix_relay-reload-pending')
+MARKER = '# managed by fjcloud.mail.postfix_relay'
+CONFIG_TASK = 'Configure sasl_passwd, its index and main.cf'
+REPORT_TASK = "Report what changed in Postfix's configuration (passwords masked)"
 LOCK_FILE = '/tmp/fjcloud-mail-postfix.lock'
 MAILLOG = '/var/log/postfix.log'
 ROLE = 'fjcloud.mail.postfix_relay'
@@ -203,6 +206,8 @@ def fixture_machine():
                 with open(path, 'rb') as handle:
                     saved[name] = (handle.read(), os.stat(path).st_mode & 0o7777)
         was_running = postfix_running()
+        if not was_running:  # postqueue reads the queue through the running Postfix
+            sh('service', 'postfix', 'start')  # the init script copies /etc/hosts into smtp's chroot
         queued_before = {entry['queue_id'] for entry in queue()}
         sh('postconf', '-e', 'maillog_file=' + MAILLOG)
         try:
@@ -277,7 +282,7 @@ def test_rotation_defers_then_delivers_every_mail_once(ansible, emulator, machin
     run = converge(ansible, role_vars(emulator))
     assert run.rc == 0, run.output
     assert mail_actions(emulator) == [('CreateSMTPUser', 409), ('GetSMTPUserInfo', 200)]
-    assert {'Write the relay\'s line to sasl_passwd', 'Flush the Postfix queue (deferred mail goes out with the new settings)',
+    assert {CONFIG_TASK, 'Flush the Postfix queue (deferred mail goes out with the new settings)',
             'Reload Postfix'} <= set(changed_tasks(run)), changed_tasks(run)
 
     wait_for_subjects(emulator, pending)
@@ -324,7 +329,7 @@ def test_fleet_one_api_exchange_for_all_hosts(ansible, emulator, machine, tmp_pa
             ours = [line + '\n' for line in read_text(path).splitlines() if line.startswith(expected.split()[0] + ' ')]
             assert ours == [expected], name
         else:
-            assert read_text(path) == expected, name
+            assert read_text(path) == MARKER + '\n' + expected, name
         assert mode_of(path) == '0o600' and mode_of(path + '.db') == '0o600', name
         assert postconf('relayhost', config_dir) == '[localhost]:%d' % emulator.smtp_port
         assert postconf('smtp_sasl_password_maps', config_dir) == 'hash:%s' % path
@@ -390,8 +395,8 @@ def test_missing_or_stale_index_is_rebuilt(ansible, emulator, machine):
     os.unlink(SASL_INDEX)
     run = converge(ansible, options)
     assert run.rc == 0, run.output
-    [postmap] = task_results(run, 'Build the index of sasl_passwd (source changed, index missing or older)')
-    assert postmap['changed'] is True
+    [report] = task_results(run, REPORT_TASK)
+    assert report['msg']['index_rebuilt'] is True and report['msg']['sasl_passwd_changed'] is False
     assert os.path.exists(SASL_INDEX) and mode_of(SASL_INDEX) == '0o600'
     lookup = sh('postmap', '-q', '[localhost]:%d' % emulator.smtp_port, 'hash:' + SASL_PASSWD).stdout.strip()
     assert lookup == '%s:%s' % (user, password)
@@ -406,8 +411,8 @@ def test_missing_or_stale_index_is_rebuilt(ansible, emulator, machine):
     os.utime(SASL_INDEX, (old, old))
     run = converge(ansible, options)
     assert run.rc == 0, run.output
-    [postmap] = task_results(run, 'Build the index of sasl_passwd (source changed, index missing or older)')
-    assert postmap['changed'] is True
+    [report] = task_results(run, REPORT_TASK)
+    assert report['msg']['index_rebuilt'] is True and report['msg']['sasl_passwd_changed'] is False
     assert os.stat(SASL_INDEX).st_mtime >= os.stat(SASL_PASSWD).st_mtime
 
     run = converge(ansible, options)
@@ -471,7 +476,8 @@ def test_no_secret_in_verbose_or_check_diff_output(ansible, emulator, machine):
     assert run.rc == 0, run.output
     assert mail_actions(emulator) == [('GetSMTPUserInfo', 404)]
     assert [r['changed'] for r in task_results(run, 'Report that the SMTP user would be created (check mode)')] == [True]
-    assert task_results(run, 'Write the relay\'s line to sasl_passwd')[0]['_status'] == 'skipped'
+    [report] = task_results(run, REPORT_TASK)
+    assert report['msg']['sasl_passwd_changed'] is False  # left unchecked without credentials
     assert smtp_user_of(emulator) is None
     assert (read_text() if os.path.exists(SASL_PASSWD) else None) == before
 
@@ -493,7 +499,10 @@ def test_no_secret_in_verbose_or_check_diff_output(ansible, emulator, machine):
     before = read_text()
     run = converge(ansible, options, extra_args=['--check', '--diff', '-vvv'])
     assert run.rc == 0, run.output
-    assert [r['changed'] for r in task_results(run, 'Write the relay\'s line to sasl_passwd')] == [True]
+    assert [r['changed'] for r in task_results(run, CONFIG_TASK)] == [True]
+    [report] = task_results(run, REPORT_TASK)
+    [sasl_diff] = [d for d in report['msg']['diff'] if d['after_header'] == SASL_PASSWD]
+    assert '%s:********' % issued(emulator)[0] in sasl_diff['after']
     assert read_text() == before  # check mode wrote nothing
     for secret in [first_password, new_password, token, DEMO_AUTH['password']]:
         assert secret not in run.output, 'a secret is in the output'
@@ -514,7 +523,9 @@ BAD_INPUTS = [
     ({'postfix_relay_host': 'smtp.example.com:587'}, 'postfix_relay_host must be'),
     ({'postfix_relay_port': 70000}, 'postfix_relay_port must be a TCP port number'),
     ({'postfix_relay_map_type': 'dbm'}, 'postfix_relay_map_type'),
-    ({'postfix_relay_map_type': 'lmdb'}, "The map type 'lmdb'"),
+    # An instance whose Postfix certainly lacks lmdb, whatever packages this machine has (see lmdb_less_instance).
+    ({'postfix_relay_map_type': 'lmdb', 'postfix_relay_config_dir': 'LMDB_LESS', 'postfix_relay_manage_service': False},
+     "The map type 'lmdb'"),
     ({'postfix_relay_smtp_user': 'someone'}, 'Set both postfix_relay_smtp_user and postfix_relay_smtp_password'),
     ({'postfix_relay_smtp_user': 'some one', 'postfix_relay_smtp_password': 'SECRET-1'}, 'postfix_relay_smtp_user must not be empty'),
     ({'postfix_relay_smtp_user': 'someone', 'postfix_relay_smtp_password': '#SECRET-2'}, 'postfix_relay_smtp_password must not be empty'),
@@ -527,8 +538,24 @@ BAD_INPUTS = [
 ]
 
 
-def test_invalid_inputs_fail_before_any_change(ansible, emulator, machine):
+def lmdb_less_instance(directory):
+    """A config dir whose Postfix supports no dynamically loaded map type (lmdb, cdb, ...).
+
+    postconf -m lists the dynamic maps of $meta_directory/dynamicmaps.cf; pointing
+    meta_directory at an empty one hides e.g. an installed postfix-lmdb.
+    """
+    directory.mkdir()
+    (directory / 'main.cf').write_bytes(open(CONFIG_DIR + '/main.cf', 'rb').read())
+    (directory / 'dynamicmaps.cf').write_text('')
+    sh('postconf', '-c', str(directory), '-e', 'meta_directory=%s' % directory)
+    assert 'lmdb' not in sh('postconf', '-c', str(directory), '-m').stdout.split()
+    return str(directory)
+
+
+def test_invalid_inputs_fail_before_any_change(ansible, emulator, machine, tmp_path):
     """Every bad input stops the role, before any change and any API call, with a message naming it; no secret shown."""
+    lmdb_less = lmdb_less_instance(tmp_path / 'lmdb-less')
+
     def snapshot():
         return {name: read_text(os.path.join(CONFIG_DIR, name)) if os.path.exists(os.path.join(CONFIG_DIR, name)) else None
                 for name in ('main.cf', 'sasl_passwd')}
@@ -537,6 +564,8 @@ def test_invalid_inputs_fail_before_any_change(ansible, emulator, machine):
     for overrides, message in BAD_INPUTS:
         emulator.clear_log()
         options = role_vars(emulator, **overrides)
+        if options.get('postfix_relay_config_dir') == 'LMDB_LESS':
+            options['postfix_relay_config_dir'] = lmdb_less
         if 'postfix_relay_api_auth' in overrides:
             options['postfix_relay_api_auth']['auth_url'] = emulator.auth_url
         run = converge(ansible, options)

@@ -1,0 +1,484 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fjcloud.mail contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: postfix_relay_config
+short_description: Configure Postfix on the managed host to relay through one SMTP relay with SMTP AUTH over TLS
+version_added: 0.2.0
+description:
+  - Does the host side of the P(fjcloud.mail.postfix_relay#role) role in one execution, with the
+    Python standard library only -- the relay's credentials line in C(sasl_passwd), its index, and the
+    keys of C(main.cf) that make Postfix relay through O(relay_host) with SMTP AUTH over TLS.
+  - Every option, the map type and the CA file are checked before anything changes. Error messages
+    name the option and never show the password.
+  - The relay's line in C(sasl_passwd) is the line after the comment
+    C(# managed by fjcloud.mail.postfix_relay). When the relay's host or port changes, that line is
+    replaced; a line without the comment whose key is the relay's C([host]:port) (written by earlier
+    releases) is taken over. Other lines stay as they are.
+  - C(sasl_passwd) is written to a new file created with mode 0600 in the same directory and moved
+    into place, so it is never readable by anyone but root, not even while it is created. Its index
+    is built with C(postmap) under umask 077 when the file changed, or when the index is missing or
+    older than the file, and kept root's with mode 0600.
+  - In C(main.cf) only the keys that differ are set (C(postconf -e)); keys that must go are removed
+    (C(postconf -X)), that is C(smtp_tls_CAfile) when there is no CA file, and the keys of O(main_cf_extra)
+    whose value is null. The rest of C(main.cf) stays as it is.
+  - Postfix is not reloaded; RV(reload_needed) tells whether it must be.
+author:
+  - fjcloud.mail developers (@fjcloud)
+attributes:
+  check_mode:
+    description: Reads only; the result says what would change.
+    support: full
+  diff_mode:
+    description: Shows the C(main.cf) keys before and after, and the relay's C(sasl_passwd) lines with the
+      password replaced by C(********).
+    support: full
+  idempotent:
+    description: A second run with the same options changes nothing.
+    support: full
+options:
+  config_dir:
+    description:
+      - The configuration directory of the Postfix instance (C(postconf -c)). It must hold a C(main.cf).
+        C(sasl_passwd) is kept there.
+    type: path
+    default: /etc/postfix
+  relay_host:
+    description:
+      - Host name or IP address of the relay, without brackets or port. C(relayhost) and the key of the
+        C(sasl_passwd) line are C([relay_host]:relay_port) (C([ipv6:ADDRESS]:port) for an IPv6 address).
+    type: str
+    required: true
+  relay_port:
+    description:
+      - TCP port of the relay.
+    type: int
+    default: 587
+  smtp_user:
+    description:
+      - SMTP AUTH user name. Must not be empty, contain whitespace or C(:), or start with C(#).
+      - Without O(smtp_user) and O(smtp_password), C(sasl_passwd) is left unchecked and only C(main.cf) is managed.
+    type: str
+  smtp_password:
+    description:
+      - SMTP AUTH password, with O(smtp_user). Must not be empty, contain whitespace or start with C(#).
+    type: str
+  map_type:
+    description:
+      - Map type of C(sasl_passwd). Postfix must support it (C(postconf -m)).
+      - Omitted, the instance's C(default_database_type) is used.
+    type: str
+    choices: [hash, btree, lmdb, cdb]
+  tls_wrappermode:
+    description:
+      - V(true) speaks TLS from the first byte (port 465), V(false) uses STARTTLS.
+    type: bool
+    default: false
+  tls_verify:
+    description:
+      - V(true) sets C(smtp_tls_security_level = secure) -- Postfix sends the password only to a relay whose certificate
+        is signed by a CA of O(tls_ca_file) and names O(relay_host).
+      - V(false) sets C(smtp_tls_security_level = encrypt) -- the connection is encrypted, but anyone who intercepts it
+        can present any certificate and receives the SMTP password. The module warns on every run.
+    type: bool
+    default: true
+  tls_ca_file:
+    description:
+      - PEM file on the managed host with the CAs that sign the relay's certificate (C(smtp_tls_CAfile)).
+      - Omitted with O(tls_verify=true), the first system CA bundle found is used
+        (C(/etc/ssl/certs/ca-certificates.crt), C(/etc/pki/tls/certs/ca-bundle.crt), C(/etc/ssl/ca-bundle.pem),
+        C(/etc/ssl/cert.pem)).
+      - Omitted with O(tls_verify=false), C(smtp_tls_CAfile) is removed from C(main.cf).
+    type: path
+  sasl_security_options:
+    description:
+      - C(smtp_sasl_security_options); one line of option names separated by commas or spaces.
+    type: str
+    default: noanonymous
+  sasl_tls_security_options:
+    description:
+      - C(smtp_sasl_tls_security_options), the same for TLS sessions.
+    type: str
+    default: noanonymous
+  main_cf_extra:
+    description:
+      - More C(main.cf) parameters. A string value is set when it differs; a null value removes the key
+        (C(postconf -X)). Values are one line. The keys this module sets from its other options are refused.
+    type: dict
+    default: {}
+notes:
+  - Put C(no_log) on the task, since it receives the password. The module's messages and results never hold it.
+seealso:
+  - module: fjcloud.mail.smtp_user
+  - name: Postfix SASL README
+    description: SMTP AUTH in the Postfix SMTP client.
+    link: https://www.postfix.org/SASL_README.html#client_sasl
+'''
+
+EXAMPLES = r'''
+- name: Relay through the service with verified TLS (system CA bundle)
+  fjcloud.mail.postfix_relay_config:
+    relay_host: smtp.example.com
+    smtp_user: "{{ vault_smtp_user }}"
+    smtp_password: "{{ vault_smtp_password }}"
+  register: relay
+  no_log: true
+
+- name: Reload Postfix when needed
+  ansible.builtin.command: postfix reload
+  changed_when: true
+  when: relay.reload_needed
+
+- name: Port 465, a private CA, and an extra key removed again
+  fjcloud.mail.postfix_relay_config:
+    relay_host: smtp.example.com
+    relay_port: 465
+    tls_wrappermode: true
+    tls_ca_file: /etc/ssl/private-ca.pem
+    smtp_user: "{{ vault_smtp_user }}"
+    smtp_password: "{{ vault_smtp_password }}"
+    main_cf_extra:
+      smtp_host_lookup: native
+      smtp_tls_loglevel: null
+  no_log: true
+'''
+
+RETURN = r'''
+nexthop:
+  description: The text of C(relayhost) and of the key of the relay's C(sasl_passwd) line.
+  returned: always
+  type: str
+  sample: "[smtp.example.com]:587"
+map_type:
+  description: The map type of C(sasl_passwd).
+  returned: always
+  type: str
+  sample: hash
+main_cf_set:
+  description: The C(main.cf) keys set (or that would be set), with their new values.
+  returned: always
+  type: dict
+  sample: {relayhost: "[smtp.example.com]:587"}
+main_cf_removed:
+  description: The C(main.cf) keys removed (or that would be removed).
+  returned: always
+  type: list
+  elements: str
+  sample: [smtp_tls_CAfile]
+sasl_passwd_changed:
+  description: Whether the relay's line in C(sasl_passwd) or the file's owner or mode changed (or would).
+  returned: always
+  type: bool
+  sample: true
+sasl_passwd_removed:
+  description: The keys of the lines the module removed from C(sasl_passwd) (lines it had written for an earlier relay).
+  returned: always
+  type: list
+  elements: str
+  sample: ["[old-relay.example.com]:587"]
+index_rebuilt:
+  description: Whether the index of C(sasl_passwd) was (or would be) rebuilt with C(postmap).
+  returned: always
+  type: bool
+  sample: true
+reload_needed:
+  description: Whether Postfix must be reloaded for the changes to take effect.
+  returned: always
+  type: bool
+  sample: true
+'''
+
+import os
+import re
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+MARKER = '# managed by fjcloud.mail.postfix_relay'
+MASK = '********'
+INDEX_SUFFIXES = {'hash': '.db', 'btree': '.db', 'lmdb': '.lmdb', 'cdb': '.cdb'}
+SYSTEM_CA_FILES = ('/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt',
+                   '/etc/ssl/ca-bundle.pem', '/etc/ssl/cert.pem')
+OWNED_KEYS = ('relayhost', 'smtp_sasl_auth_enable', 'smtp_sasl_password_maps', 'smtp_sasl_security_options',
+              'smtp_sasl_tls_security_options', 'smtp_tls_security_level', 'smtp_tls_wrappermode', 'smtp_tls_CAfile')
+
+HOSTNAME = re.compile(r'^(?=.{1,253}\Z)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?'
+                      r'(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?\Z')
+IPV6 = re.compile(r'^(?=.*:)[0-9A-Fa-f:.]{2,45}\Z')
+USER = re.compile(r'^[^\s#:][^\s:]*\Z')
+PASSWORD = re.compile(r'^[^\s#]\S*\Z')
+SASL_OPTIONS = re.compile(r'^([A-Za-z_]+([ ,]+[A-Za-z_]+)*)?\Z')
+PARAMETER = re.compile(r'^[A-Za-z][A-Za-z0-9_]*\Z')
+ABSOLUTE_PATH = re.compile(r'^/\S*\Z')
+
+
+class ConfigError(Exception):
+    """A bad option or host state, found before anything changed."""
+
+
+def validate(params):
+    """Check the options that the argument spec cannot; messages name the option, never a secret."""
+    host = params['relay_host']
+    if not (HOSTNAME.match(host) or IPV6.match(host)):
+        raise ConfigError("relay_host must be a host name or IP address without brackets or port; got '%s'." % host)
+    if not 1 <= params['relay_port'] <= 65535:
+        raise ConfigError("relay_port must be a TCP port number from 1 to 65535; got '%s'." % params['relay_port'])
+    if params['smtp_user'] is not None and not USER.match(params['smtp_user']):
+        raise ConfigError("smtp_user must not be empty, contain whitespace, line breaks or ':', or start with '#'.")
+    if params['smtp_password'] is not None and not PASSWORD.match(params['smtp_password']):
+        raise ConfigError("smtp_password must not be empty, contain whitespace or line breaks, or start with '#'.")
+    for name in ('sasl_security_options', 'sasl_tls_security_options'):
+        if not SASL_OPTIONS.match(params[name]):
+            raise ConfigError("%s must be one line of option names (letters and '_') separated by commas or spaces, "
+                              "e.g. noanonymous; got %r." % (name, params[name]))
+    for name in ('config_dir', 'tls_ca_file'):
+        if params[name] is not None and not ABSOLUTE_PATH.match(params[name]):
+            raise ConfigError("%s must be an absolute path without whitespace; got %r." % (name, params[name]))
+    for key, value in params['main_cf_extra'].items():
+        if not PARAMETER.match(key):
+            raise ConfigError("main_cf_extra: %r is not a main.cf parameter name." % key)
+        if key in OWNED_KEYS:
+            raise ConfigError("main_cf_extra must not hold %s: the module sets it from its own options." % key)
+        if value is not None and (not isinstance(value, str) or re.search(r'[\r\n\0]', value)):
+            raise ConfigError("main_cf_extra: the value of %s must be a one-line string, or null to remove the key." % key)
+
+
+def nexthop_of(host, port):
+    return '[%s%s]:%d' % ('ipv6:' if ':' in host else '', host, port)
+
+
+class Postfix:
+    """The postconf and postmap commands of one instance."""
+
+    def __init__(self, module, config_dir):
+        self.module = module
+        self.config_dir = config_dir
+
+    def run(self, *args, **kwargs):
+        rc, out, err = self.module.run_command([args[0], '-c', self.config_dir] + list(args[1:]), **kwargs)
+        if rc != 0:
+            self.module.fail_json(msg='%s failed (exit code %d): %s' % (' '.join(args[:2]), rc, (err or out).strip()))
+        return out
+
+    def values(self, *args):
+        """``key = value`` lines of postconf as a dict."""
+        values = {}
+        for line in self.run('postconf', *args).splitlines():
+            key, sep, value = line.partition(' =')
+            if sep:
+                values[key] = value[1:] if value.startswith(' ') else value
+        return values
+
+
+def sasl_plan(text, nexthop, line):
+    """The new sasl_passwd text and the keys of the managed lines removed.
+
+    The relay's line follows MARKER. A marked line of an earlier relay goes; a bare
+    line for this nexthop (earlier releases) is taken over. Other lines stay in place.
+    """
+    lines = text.splitlines()
+    kept, removed, position, index = [], [], None, 0
+    while index < len(lines):
+        current = lines[index]
+        if current.strip() == MARKER:
+            following = lines[index + 1] if index + 1 < len(lines) else ''
+            if following.strip() and not following.lstrip().startswith('#'):
+                removed.append(following.split()[0])
+                index += 1
+            position = len(kept) if position is None else position
+        elif current.split()[:1] == [nexthop]:
+            removed.append(nexthop)
+            position = len(kept) if position is None else position
+        else:
+            kept.append(current)
+        index += 1
+    if position is None:
+        position = len(kept)
+    new_lines = kept[:position] + [MARKER, line] + kept[position:]
+    return '\n'.join(new_lines) + '\n', [key for key in removed if key != nexthop]
+
+
+def masked(text):
+    """sasl_passwd with every password replaced, for diffs."""
+    out = []
+    for line in text.splitlines():
+        fields = line.split(None, 1)
+        if len(fields) == 2 and not line.lstrip().startswith('#'):
+            line = '%s %s:%s' % (fields[0], fields[1].split(':', 1)[0], MASK)
+        out.append(line)
+    return '\n'.join(out) + ('\n' if out else '')
+
+
+def write_secret(path, content):
+    """Write root's 0600 file atomically: it is never, not for a moment, readable by others."""
+    directory = os.path.dirname(path)
+    descriptor, temp_path = tempfile.mkstemp(prefix='.sasl_passwd.', dir=directory)  # created 0600
+    try:
+        with os.fdopen(descriptor, 'wb') as handle:
+            handle.write(content.encode('utf-8', 'surrogateescape'))
+            handle.flush()
+            os.fchown(handle.fileno(), 0, 0)
+            os.fchmod(handle.fileno(), 0o600)
+            os.fsync(handle.fileno())
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.unlink(temp_path)
+        raise
+    directory_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(directory_fd)
+    finally:
+        os.close(directory_fd)
+
+
+def root_only(path):
+    """True when path is root's, mode 0600 (a missing file is nobody's business)."""
+    if not os.path.exists(path):
+        return True
+    status = os.stat(path)
+    return status.st_uid == 0 and status.st_gid == 0 and status.st_mode & 0o7777 == 0o600
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            config_dir=dict(type='path', default='/etc/postfix'),
+            relay_host=dict(type='str', required=True),
+            relay_port=dict(type='int', default=587),
+            smtp_user=dict(type='str'),
+            smtp_password=dict(type='str', no_log=True),
+            map_type=dict(type='str', choices=sorted(INDEX_SUFFIXES)),
+            tls_wrappermode=dict(type='bool', default=False),
+            tls_verify=dict(type='bool', default=True),
+            tls_ca_file=dict(type='path'),
+            sasl_security_options=dict(type='str', default='noanonymous'),
+            sasl_tls_security_options=dict(type='str', default='noanonymous'),
+            main_cf_extra=dict(type='dict', default={}),
+        ),
+        required_together=[('smtp_user', 'smtp_password')],
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        validate(params)
+    except ConfigError as error:
+        module.fail_json(msg=str(error))
+
+    config_dir = params['config_dir'].rstrip('/') or '/'
+    if not os.path.isfile(os.path.join(config_dir, 'main.cf')):
+        module.fail_json(msg='%s/main.cf does not exist: config_dir must be the directory of a Postfix instance.' % config_dir)
+    postfix = Postfix(module, config_dir)
+
+    # Read the host: the map types, and the values of the keys to manage (effective and explicit).
+    supported = postfix.run('postconf', '-m').split()
+    wanted_keys = list(OWNED_KEYS) + list(params['main_cf_extra'])
+    effective = postfix.values(*(wanted_keys + ['default_database_type']))
+    explicit = postfix.values('-n')
+    map_type = params['map_type'] or effective.get('default_database_type', '')
+    if map_type not in INDEX_SUFFIXES or map_type not in supported:
+        module.fail_json(msg="The map type '%s' (%s) cannot be used: this module supports %s, and Postfix in %s supports %s. "
+                         "Install the map type's package (e.g. postfix-lmdb) or choose another map type." % (
+                             map_type, 'map_type' if params['map_type'] else 'default_database_type',
+                             ', '.join(sorted(INDEX_SUFFIXES)), config_dir, ', '.join(supported)))
+
+    ca_file = params['tls_ca_file']
+    if ca_file is None and params['tls_verify']:
+        ca_file = next((path for path in SYSTEM_CA_FILES if os.path.isfile(path)), None)
+        if ca_file is None:
+            module.fail_json(msg='tls_verify needs trust anchors: no system CA bundle found (%s); set tls_ca_file.'
+                             % ', '.join(SYSTEM_CA_FILES))
+    if ca_file is not None and not os.path.isfile(ca_file):
+        module.fail_json(msg='tls_ca_file: %s is not a file on this host.' % ca_file)
+
+    nexthop = nexthop_of(params['relay_host'], params['relay_port'])
+    sasl_passwd = os.path.join(config_dir, 'sasl_passwd')
+    index = sasl_passwd + INDEX_SUFFIXES[map_type]
+
+    wanted = {
+        'relayhost': nexthop,
+        'smtp_sasl_auth_enable': 'yes',
+        'smtp_sasl_password_maps': '%s:%s' % (map_type, sasl_passwd),
+        'smtp_sasl_security_options': params['sasl_security_options'],
+        'smtp_sasl_tls_security_options': params['sasl_tls_security_options'],
+        'smtp_tls_security_level': 'secure' if params['tls_verify'] else 'encrypt',
+        'smtp_tls_wrappermode': 'yes' if params['tls_wrappermode'] else 'no',
+        'smtp_tls_CAfile': ca_file,
+    }
+    wanted.update(params['main_cf_extra'])
+    to_set = dict((key, value) for key, value in wanted.items() if value is not None and effective.get(key) != value)
+    to_remove = sorted(key for key, value in wanted.items() if value is None and key in explicit)
+
+    # sasl_passwd: the plan, from what is there now.
+    result = dict(changed=False, nexthop=nexthop, map_type=map_type, main_cf_set=to_set, main_cf_removed=to_remove,
+                  sasl_passwd_changed=False, sasl_passwd_removed=[], index_rebuilt=False, reload_needed=False)
+    diffs = []
+    new_text = None
+    index_fix = False
+    if params['smtp_user'] is not None:
+        old_text = ''
+        exists = os.path.exists(sasl_passwd)
+        if exists:
+            with open(sasl_passwd, 'rb') as handle:
+                old_text = handle.read().decode('utf-8', 'surrogateescape')
+        line = '%s %s:%s' % (nexthop, params['smtp_user'], params['smtp_password'])
+        planned, result['sasl_passwd_removed'] = sasl_plan(old_text, nexthop, line)
+        if planned != old_text:
+            new_text = planned
+            before, after = masked(old_text), masked(planned)
+            if before == after:
+                after += '# (the password changes)\n'
+            diffs.append(dict(before_header=sasl_passwd, after_header=sasl_passwd, before=before, after=after))
+        result['sasl_passwd_changed'] = new_text is not None or not root_only(sasl_passwd)
+        index_stale = not os.path.exists(index) or (exists and os.stat(index).st_mtime < os.stat(sasl_passwd).st_mtime)
+        result['index_rebuilt'] = new_text is not None or index_stale or 'smtp_sasl_password_maps' in to_set
+        index_fix = os.path.exists(index) and not root_only(index)
+    if to_set or to_remove:
+        keys = sorted(set(to_set) | set(to_remove))
+        diffs.append(dict(
+            before_header='%s/main.cf' % config_dir, after_header='%s/main.cf' % config_dir,
+            before=''.join('%s = %s\n' % (key, effective[key]) for key in keys if key in effective),
+            after=''.join('%s = %s\n' % (key, to_set[key]) for key in keys if key in to_set)))
+
+    result['reload_needed'] = bool(to_set or to_remove or result['sasl_passwd_changed'] or result['index_rebuilt'])
+    result['changed'] = result['reload_needed'] or index_fix
+    if module._diff and diffs:
+        result['diff'] = diffs
+    if not params['tls_verify']:
+        module.warn('tls_verify is false: the certificate of %s is not verified, so anyone who intercepts the connection '
+                    'can present any certificate and receives the SMTP password.' % nexthop)
+    if module.check_mode or not result['changed']:
+        module.exit_json(**result)
+
+    # Apply: sasl_passwd and its index first, so that main.cf never points at a missing index.
+    if new_text is not None:
+        write_secret(sasl_passwd, new_text)
+    elif result['sasl_passwd_changed']:
+        os.chown(sasl_passwd, 0, 0)
+        os.chmod(sasl_passwd, 0o600)
+    if result['index_rebuilt']:
+        if os.path.exists(index):
+            os.chmod(index, 0o600)  # postmap rewrites it in place: narrow it before the new secrets go in
+        previous_umask = os.umask(0o077)
+        try:
+            postfix.run('postmap', '%s:%s' % (map_type, sasl_passwd))
+        finally:
+            os.umask(previous_umask)
+    if os.path.exists(index) and not root_only(index):
+        os.chown(index, 0, 0)
+        os.chmod(index, 0o600)
+    if to_set:
+        postfix.run('postconf', '-e', *['%s=%s' % item for item in sorted(to_set.items())])
+    if to_remove:
+        postfix.run('postconf', '-X', *to_remove)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
