@@ -165,7 +165,6 @@ def test_rogue_relay_never_receives_auth(ansible, emulator, machine, rogue):
         run = converge(ansible, options)
         assert run.rc == 0, run.output
         assert password not in run.output
-        assert postconf('smtp_tls_security_level') == 'secure'
 
         before = deferred_ids()
         send_mail(new_subject('rogue %s' % rogue))
@@ -174,11 +173,13 @@ def test_rogue_relay_never_receives_auth(ansible, emulator, machine, rogue):
         time.sleep(1)  # anything Postfix would send after STARTTLS comes right away
         # Postfix finishes the handshake, rejects the certificate and says only QUIT.
         sent = b''.join(c['after_starttls'] for c in relay.connections)
-        assert sent.replace(b'QUIT\r\n', b'') == b'', 'Postfix sent %d bytes to the rogue relay after STARTTLS' % len(sent)
-        assert b'AUTH' not in sent.upper() and password.encode() not in sent
+        # Lengths only: the assertion must not print what was sent (it would hold the password).
+        assert len(sent.replace(b'QUIT\r\n', b'')) == 0, 'Postfix sent %d bytes to the rogue relay after STARTTLS' % len(sent)
+        assert (b'AUTH' in sent.upper()) is False and (password.encode() in sent) is False
         [entry] = [e for e in queue() if e['queue_id'] in deferred_ids() - before]
         reason = entry['recipients'][0]['delay_reason']
         assert 'certificate' in reason.lower() or 'TLS' in reason, reason
+        assert postconf('smtp_tls_security_level') == 'secure'
     finally:
         relay.stop()
 
