@@ -9,6 +9,7 @@ import pytest
 
 from harness import DEMO_AUTH, Ansible
 from k5emu.control import Emulator
+from test_postfix_relay import locked_machine
 
 
 @pytest.fixture(scope='module')
@@ -43,6 +44,13 @@ def emu(unpaced_emulator_process):
     emulator.reset()
     emulator.set_config(min_interval=0, token_ttl=10800, max_24hour_send=200, max_send_rate=1)
     return emulator
+
+
+@pytest.fixture
+def machine():
+    """This machine's Postfix, locked for the test and put back afterwards (test_postfix_*.py)."""
+    with locked_machine():
+        yield
 
 
 @pytest.fixture

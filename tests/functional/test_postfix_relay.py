@@ -14,6 +14,7 @@ queue it filled, whether Postfix ran).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -187,11 +188,11 @@ def mode_of(path):
     return oct(os.stat(path).st_mode & 0o7777)
 
 
-# --------------------------------------------------------------------------- fixtures
+# --------------------------------------------------------------------------- the machine's Postfix
 
-@pytest.fixture(name='machine')
-def fixture_machine():
-    """This machine's Postfix, locked for the test and put back afterwards.
+@contextlib.contextmanager
+def locked_machine():
+    """This machine's Postfix, locked for the test and put back afterwards (the ``machine`` fixture of conftest).
 
     Saved: /etc/postfix's main.cf, sasl_passwd, its index and the role's reload
     marker, whether Postfix runs, and the queue ids present before (mail the test

@@ -10,7 +10,7 @@
 - Bad options stop the role before any change; a changed relay, a removed extra key and
   an unset CA file leave nothing behind; the demo leaves Postfix as it found it.
 
-The machine's Postfix is shared: the ``machine`` fixture of test_postfix_relay locks and restores it.
+The machine's Postfix is shared: the ``machine`` fixture (conftest) locks and restores it.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import uuid
 import pytest
 import trustme
 
-from test_postfix_relay import (  # noqa: F401  (fixture_machine is the ``machine`` fixture)
-    CONFIG_DIR, ROLE, SASL_PASSWD, converge, fixture_machine, new_subject, postconf, queue, read_text,
+from test_postfix_relay import (
+    CONFIG_DIR, SASL_PASSWD, converge, new_subject, postconf, queue, read_text,
     recap, role_vars, send_mail, sh, wait_for_subjects,
 )
 
@@ -95,7 +95,7 @@ class RogueRelay:
         try:
             client.sendall(b'220 rogue ESMTP\r\n')
             reader = client.makefile('rb')
-            for _ in range(20):
+            for _command in range(20):
                 line = reader.readline()
                 if not line:
                     return
@@ -111,7 +111,7 @@ class RogueRelay:
             else:
                 return
             tls = self.context.wrap_socket(client, server_side=True)
-            for _ in range(20):
+            for _read in range(20):
                 data = tls.recv(4096)
                 if not data:
                     return
