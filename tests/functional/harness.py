@@ -106,6 +106,16 @@ def mail_actions(emulator):
             if record['service'] == 'mail' and record.get('error_code') != 'Throttling']
 
 
+def assert_clean_failure(run, starts_with):
+    """Assert that the command failed with one line starting with ``starts_with`` and no traceback; return it."""
+    assert run.rc != 0, run.output
+    run.assert_no_traceback()
+    message = run.result['msg']
+    assert message.startswith(starts_with), message
+    assert '\n' not in message
+    return message
+
+
 def refused_before_any_request(run, emulator):
     """Assert that the command failed cleanly without calling the mail API; return the failure message."""
     assert run.rc != 0, run.output

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from harness import DEMO_AUTH, keystone_requests, mail_actions, refused_before_any_request, smtp_user_of
+from harness import DEMO_AUTH, assert_clean_failure, keystone_requests, mail_actions, refused_before_any_request, smtp_user_of
 
 SENDER = 'ops@example.com'
 LEAK = 'leaked-secret-7f3a'
@@ -63,23 +63,14 @@ def listener():
     plain.close()
 
 
-def assert_clean_failure(run, starts_with):
-    assert run.rc != 0, run.output
-    run.assert_no_traceback()
-    message = run.result['msg']
-    assert message.startswith(starts_with), message
-    assert '\n' not in message
-    return message
-
-
 # ----------------------------------------------------------------- redirects
 
 def test_mail_api_redirect_is_reported_not_followed(ansible, emulator, password_conn, listener):
     emulator.fault(action='CreateSMTPUser', status=307,
                    location='http://admin:%s@127.0.0.1:%d/elsewhere?token=%s' % (LEAK, listener.port, LEAK))
     run = ansible.module('smtp_user', password_conn)
-    message = assert_clean_failure(run, 'CreateSMTPUser failed: HTTP 307 the server answered with a redirect to '
-                                        'http://127.0.0.1:%d/elsewhere; redirects are never followed' % listener.port)
+    assert_clean_failure(run, 'CreateSMTPUser failed: HTTP 307 the server answered with a redirect to '
+                          'http://127.0.0.1:%d/elsewhere; redirects are never followed' % listener.port)
     assert LEAK not in run.output
     assert listener.received == []
     assert mail_actions(emulator) == [('CreateSMTPUser', 307)]  # a redirect is never retried

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from harness import mail_actions, refused_before_any_request
+from harness import assert_clean_failure, mail_actions, refused_before_any_request
 
 SENDER = 'ops@example.com'
 
@@ -23,15 +23,6 @@ def parsed(record):
 
 def body_parts(message):
     return dict((part.get_content_type(), part.get_content()) for part in message.walk() if not part.is_multipart())
-
-
-def assert_clean_failure(run, starts_with):
-    assert run.rc != 0, run.output
-    run.assert_no_traceback()
-    message = run.result['msg']
-    assert message.startswith(starts_with), message
-    assert '\n' not in message
-    return message
 
 
 # ------------------------------------------------------------------ sending

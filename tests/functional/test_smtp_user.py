@@ -10,7 +10,9 @@ import socket
 
 import pytest
 
-from harness import DEMO_AUTH, keystone_requests, mail_actions, refused_before_any_request, smtp_user_of, throttled
+from harness import (
+    DEMO_AUTH, assert_clean_failure, keystone_requests, mail_actions, refused_before_any_request, smtp_user_of, throttled,
+)
 
 
 def test_lifecycle_check_create_again_rotate_absent(ansible, emulator, conn):
@@ -158,15 +160,6 @@ def test_no_secret_in_verbose_output_of_a_no_log_task(ansible, emulator, passwor
 
 
 # ------------------------------------------------------------------ failures
-
-def assert_clean_failure(run, starts_with):
-    assert run.rc != 0
-    run.assert_no_traceback()
-    message = run.result['msg']
-    assert message.startswith(starts_with), message
-    assert '\n' not in message
-    return message
-
 
 def test_no_credentials(ansible, emulator):
     run = ansible.module('smtp_user', dict(endpoint=emulator.url, ca_cert=emulator.ca_cert))

@@ -20,7 +20,7 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.keystone import Keyst
 from ansible_collections.fjcloud.mail.plugins.module_utils.pacing import Pacer
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import error_from_reply, find_text, parse_xml, throttling_reply
 from ansible_collections.fjcloud.mail.plugins.module_utils.retries import BACKOFF_MAX, Backoff
-from fake_http import FakeClock, FakeSession, Reply, connection_refused, connection_reset, form
+from fake_http import FakeSession, Reply, connection_refused, connection_reset, form
 
 ENDPOINT = 'https://mail.jp-east-1.cloud.global.fujitsu.com/'
 KEYSTONE = 'https://identity.jp-east-1.cloud.global.fujitsu.com/v3/auth/tokens'
@@ -73,24 +73,6 @@ def make_client(session, clock, retries=3, token='tok', keystone=None):
 def keystone():
     return KeystonePassword('https://identity.jp-east-1.cloud.global.fujitsu.com/v3/', 'alice', 's3cret',
                             'ct0001', project_id='p1')
-
-
-@pytest.fixture(autouse=True)
-def private_state_dir(tmp_path, monkeypatch):
-    # The login guard records outcomes there: each test starts with none.
-    monkeypatch.setenv('FJCLOUD_MAIL_STATE_DIR', str(tmp_path / 'state'))
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def session(clock):
-    fake = FakeSession(clock)
-    yield fake
-    fake.assert_done()
 
 
 # --------------------------------------------------------------------- parsing

@@ -14,20 +14,9 @@ import pytest
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.login_guard import LoginGuard
-from fake_http import FakeClock
 
 AUTH_URL = 'https://identity.example.com/v3'
 WINDOW = 900
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def state(tmp_path):
-    return str(tmp_path / 'state')
 
 
 def guard(state, clock=None, auth_url=AUTH_URL, username='alice', domain='ct0001', **kwargs):

@@ -16,20 +16,9 @@ import pytest
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.pacing import Pacer, SharedPacer
 from ansible_collections.fjcloud.mail.plugins.module_utils.state_dir import STATE_DIR_ENV, default_state_dir, normalised_url
-from fake_http import FakeClock
 
 ENDPOINT = 'https://mail.example/'
 OTHER_UID = 65534  # nobody
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def state(tmp_path):
-    return str(tmp_path / 'state')
 
 
 def shared(state, clock, endpoint=ENDPOINT, **kwargs):

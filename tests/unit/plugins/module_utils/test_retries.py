@@ -19,7 +19,7 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.pacing import Pacer
 from ansible_collections.fjcloud.mail.plugins.module_utils.retries import (
     IDEMPOTENT, LOGIN, SEND, Backoff, run_with_retries, should_retry)
 from ansible_collections.fjcloud.mail.plugins.module_utils.smtp_user import ensure_smtp_user
-from fake_http import FakeClock, FakeSession, Reply, connection_refused
+from fake_http import Reply, connection_refused
 
 ENDPOINT = 'https://mail.example.com/'
 KEYSTONE = 'https://identity.example.com/v3/auth/tokens'
@@ -71,23 +71,6 @@ def test_an_error_an_inner_loop_gave_up_on_is_not_retried_again():
 
 
 # ------------------------------------------------------------ through the client
-
-@pytest.fixture(autouse=True)
-def private_state_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv('FJCLOUD_MAIL_STATE_DIR', str(tmp_path / 'state'))
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def session(clock):
-    fake = FakeSession(clock)
-    yield fake
-    fake.assert_done()
-
 
 def client(session, clock, token='tok', keystone=None):
     return K5MailClient(ENDPOINT, token=token, keystone=keystone, session=session, retries=3,
