@@ -13,7 +13,8 @@
 # index are restored (the relay configuration points at the emulator and its CA in a
 # temp dir, both gone after the demo), Postfix is reloaded, or stopped if it was not
 # running before.
-# FJCLOUD_DEMO_SKIP_SETUP=1 skips step 1 (the tests run the demo with their own venv).
+# FJCLOUD_DEMO_SKIP_SETUP=1 skips step 1 and uses the python3 and ansible first on PATH
+# (the tests run the demo with their own venv).
 
 set -euo pipefail
 
@@ -79,10 +80,12 @@ trap cleanup EXIT
 banner "1. install (tools/test.sh setup)"
 if [[ ${FJCLOUD_DEMO_SKIP_SETUP:-} == 1 ]]; then
     echo "skipped (FJCLOUD_DEMO_SKIP_SETUP=1)"
+    VENV_BIN=$(dirname "$(command -v python3)")
 else
     "$ROOT/tools/test.sh" setup
+    VENV_BIN="$ROOT/.venv/bin"
 fi
-export PATH="$ROOT/.venv/bin:$PATH"
+export PATH="$VENV_BIN:$PATH"
 if postfix status >/dev/null 2>&1; then
     POSTFIX_WAS_RUNNING=1
 fi
@@ -93,7 +96,7 @@ mkdir -p "$WORK/collections/ansible_collections/fjcloud"
 ln -s "$ROOT" "$WORK/collections/ansible_collections/fjcloud/mail"
 export ANSIBLE_COLLECTIONS_PATH="$WORK/collections"
 export ANSIBLE_LOCAL_TEMP="$WORK/ansible-local" ANSIBLE_REMOTE_TMP="$WORK/ansible-remote"
-export ANSIBLE_PYTHON_INTERPRETER="$ROOT/.venv/bin/python"
+export ANSIBLE_PYTHON_INTERPRETER="$VENV_BIN/python3"
 export ANSIBLE_NOCOLOR=1
 
 banner "2. start the emulator"

@@ -190,6 +190,21 @@ def mode_of(path):
 
 # --------------------------------------------------------------------------- the machine's Postfix
 
+def start_postfix(attempts=10):
+    """Start the machine's Postfix with the init script, which copies /etc/hosts into smtp's chroot.
+
+    The script refuses while any postmulti process runs on the machine (start-stop-daemon
+    matches the executable), also one in a container: try again, a bounded number of times.
+    """
+    for attempt in range(attempts):
+        started = sh('service', 'postfix', 'start', check=False)
+        if postfix_running():
+            return
+        if attempt + 1 < attempts:
+            time.sleep(1)
+    raise AssertionError('service postfix start failed %d times: %s%s' % (attempts, started.stdout, started.stderr))
+
+
 @contextlib.contextmanager
 def locked_machine():
     """This machine's Postfix, locked for the test and put back afterwards (the ``machine`` fixture of conftest).
@@ -208,7 +223,7 @@ def locked_machine():
                     saved[name] = (handle.read(), os.stat(path).st_mode & 0o7777)
         was_running = postfix_running()
         if not was_running:  # postqueue reads the queue through the running Postfix
-            sh('service', 'postfix', 'start')  # the init script copies /etc/hosts into smtp's chroot
+            start_postfix()
         queued_before = {entry['queue_id'] for entry in queue()}
         sh('postconf', '-e', 'maillog_file=' + MAILLOG)
         try:
