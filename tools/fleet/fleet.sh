@@ -42,7 +42,7 @@ kept)
     printf "%s\n" "[other.example.net]:587 other-user:other-password" >/etc/postfix/sasl_passwd
     chmod 0600 /etc/postfix/sasl_passwd
     postmap /etc/postfix/sasl_passwd
-    postconf -e message_size_limit=20480000 smtp_tls_loglevel=1 ;;
+    postconf -e message_size_limit=20480000 delay_warning_time=4h ;;
 esac
 mkdir -p /run/sshd /root/.ssh
 chmod 0700 /root/.ssh
