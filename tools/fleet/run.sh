@@ -33,4 +33,4 @@ trap 'report; cleanup' EXIT
 
 phase 'image build' "$ROOT/tools/fleet/images.sh"
 phase 'containers up' "$ROOT/tools/fleet/fleet.sh" up "$FLEET_DIR"
-phase 'scenarios' env PATH="$VENV/bin:$PATH" "$VENV/bin/pytest" -x -s -p no:cacheprovider "$ROOT/tests/fleet" "$@"
+phase 'scenarios' env PATH="$VENV/bin:$PATH" "$VENV/bin/pytest" -x -s --durations=0 -p no:cacheprovider "$ROOT/tests/fleet" "$@"
