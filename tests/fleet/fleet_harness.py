@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 FLEET_DIR = os.environ.get('FLEET_DIR', '')
 PODMAN = ['podman', '--runtime', 'runc', '--cgroup-manager=cgroupfs']
@@ -107,6 +108,7 @@ class Fleet:
         # A fresh ControlPath directory per run: no SSH master of an earlier run
         # reaches a host whose sshd has been stopped since.
         control_dir = tempfile.mkdtemp(prefix='fcp', dir='/tmp')
+        started = time.monotonic()
         try:
             completed = subprocess.run(
                 [os.path.join(BIN_DIR, 'ansible-playbook'), '-i', os.path.join(FLEET_DIR, 'inventory.ini'),
@@ -115,4 +117,6 @@ class Fleet:
                 capture_output=True, text=True, timeout=timeout, check=False)
         finally:
             shutil.rmtree(control_dir, ignore_errors=True)
+        print('\nfleet: ansible-playbook run %d %s: rc %d in %.1f s'
+              % (self.runs, ' '.join(extra_args), completed.returncode, time.monotonic() - started))
         return PlaybookRun(completed)
