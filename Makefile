@@ -1,5 +1,5 @@
 # Thin wrappers around tools/test.sh, the one test command.
-.PHONY: test sanity units functional lint molecule demo clean
+.PHONY: test sanity units functional lint molecule demo fleet clean
 
 test:
 	./tools/test.sh all
@@ -9,6 +9,10 @@ sanity units functional lint molecule:
 
 demo:
 	./tools/demo.sh
+
+# Scenarios on a container fleet over SSH (tests/fleet); builds missing images first.
+fleet:
+	./tools/fleet/run.sh
 
 clean:
 	rm -rf .build tests/output

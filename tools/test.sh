@@ -375,7 +375,7 @@ run_lint() {
     local scripts=()
     mapfile -t scripts < <(
         {
-            find tools -maxdepth 1 -type f -name '*.sh'
+            find tools -maxdepth 2 -type f -name '*.sh'
             find .ci -maxdepth 1 -type f
         } 2>/dev/null | sort
     )

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Copyright: fjcloud.mail contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Installs what the container fleet needs and builds its base images, one per
+# Debian release, from Debian's archive (no image registry is reachable here).
+# An image that exists is kept: only missing images are built.
+#
+#   tools/fleet/images.sh            install the tools, build missing images
+#   FLEET_REBUILD=1 tools/fleet/images.sh   build them again
+
+set -euo pipefail
+
+# shellcheck source=tools/fleet/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+TOOLS=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs openssh-client)
+# python3 for Ansible, openssh-server to be reached like a real host.
+# postfix-lmdb only on bookworm: the lmdb host runs bookworm.
+BASE_PACKAGES=python3,postfix,libsasl2-modules,ca-certificates,openssh-server
+
+install_tools() {
+    local missing=()
+    local pkg
+    for pkg in "${TOOLS[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+    done
+    if ((${#missing[@]})); then
+        echo "fleet: installing ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+    fi
+}
+
+# The first URIs: of the apt sources (the snapshot URL in its comment does not
+# work for debootstrap).
+debian_mirror() {
+    awk '$1 == "URIs:" { print $2; exit }' /etc/apt/sources.list.d/debian.sources
+}
+
+build_image() {
+    local suite=$1 packages=$2
+    local image="$FLEET_IMAGE:$suite"
+    if [[ -z ${FLEET_REBUILD:-} ]] && fleet_podman image exists "$image"; then
+        echo "fleet: image $image is there"
+        return
+    fi
+    local rootfs
+    rootfs=$(mktemp -d /var/tmp/fleet-rootfs.XXXXXX)
+    # shellcheck disable=SC2064  # expand now: the trap must remove this rootfs
+    trap "rm -rf '$rootfs'" RETURN
+    echo "fleet: building $image (debootstrap $suite)"
+    DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase --include="$packages" \
+        "$suite" "$rootfs" "$(debian_mirror)" >"$rootfs.log" 2>&1 || {
+        tail -n 20 "$rootfs.log" >&2
+        return 1
+    }
+    rm -f "$rootfs.log"
+    tar -C "$rootfs" -c . | fleet_podman import - "$image" >/dev/null
+}
+
+install_tools
+build_image bookworm "$BASE_PACKAGES,postfix-lmdb"
+build_image trixie "$BASE_PACKAGES"
