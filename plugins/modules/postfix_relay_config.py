@@ -31,7 +31,7 @@ description:
   - Postfix is not reloaded; RV(reload_needed) tells whether it must be.
   - With O(probe=true) it only checks the host and reports the packages it lacks, so that a role can validate every
     host before it calls the service's API, and install packages only when something is missing.
-  - A missing C(/etc/postfix/main.cf) (Debian's \"No configuration\") is created from Debian's template.
+  - A missing C(/etc/postfix/main.cf) (Debian's C(No configuration) choice) is created from Debian's template.
 author:
   - fjcloud.mail developers (@fjcloud)
 attributes:
