@@ -145,3 +145,16 @@ def test_installed_packages_are_not_installed_again(ansible, emulator, config_di
     assert check['missing_packages'] == [] and check['package_manager'] == 'apt'
     [install] = task_results(run, 'Install the missing packages, verify the sender domain')
     assert install['_status'] == 'skipped'
+
+
+def test_failed_configuration_is_reported_without_secrets(ansible, emulator, config_dir):
+    """The configuration task is no_log; the block's rescue still says why it failed, and shows no secret."""
+    os.mkdir(os.path.join(config_dir, 'sasl_passwd'))  # cannot be replaced by a file
+    run = converge(ansible, dir_vars(emulator, config_dir))
+    assert run.rc != 0
+    [failure] = [r for r in run.results if r['_status'] == 'failed' and 'msg' in r]
+    assert failure['msg'].startswith('fjcloud.mail.postfix_relay_config failed: '), failure['msg']
+    assert 'Is a directory' in failure['msg'], failure['msg']
+    smtp = smtp_user_of(emulator)
+    assert smtp and smtp['password'] not in run.output
+    assert os.path.isdir(os.path.join(config_dir, 'sasl_passwd'))
