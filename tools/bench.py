@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Per-host cost of fjcloud.mail.postfix_relay against a minimal hand-written playbook.
@@ -162,7 +161,7 @@ def recap(stdout):
         if line.startswith('PLAY RECAP'):
             in_recap = True
         elif in_recap and ':' in line:
-            host, _, rest = line.partition(':')
+            host, _colon, rest = line.partition(':')
             counters[host.strip()] = {k: int(v) for k, v in (field.split('=') for field in rest.split())}
     return counters
 
@@ -250,7 +249,7 @@ def table(results, sizes):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--sizes', default='1,10,50', help='host counts, comma-separated (default 1,10,50)')
     parser.add_argument('--reps', type=int, default=3, help='repetitions per size; the table shows medians (default 3)')
     args = parser.parse_args()

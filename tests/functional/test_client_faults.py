@@ -70,7 +70,7 @@ def test_mail_api_redirect_is_reported_not_followed(ansible, emulator, password_
                    location='http://admin:%s@127.0.0.1:%d/elsewhere?token=%s' % (LEAK, listener.port, LEAK))
     run = ansible.module('smtp_user', password_conn)
     assert_clean_failure(run, 'CreateSMTPUser failed: HTTP 307 the server answered with a redirect to '
-                          'http://127.0.0.1:%d/elsewhere; redirects are never followed' % listener.port)
+                              'http://127.0.0.1:%d/elsewhere; redirects are never followed' % listener.port)
     assert LEAK not in run.output
     assert listener.received == []
     assert mail_actions(emulator) == [('CreateSMTPUser', 307)]  # a redirect is never retried
