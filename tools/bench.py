@@ -2,13 +2,17 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Per-host cost of fjcloud.mail.postfix_relay against a minimal hand-written playbook.
 
-    .venv/bin/python tools/bench.py [--sizes 1,10,50] [--reps 3]
+    .venv/bin/python tools/bench.py [--sizes 1,10,50] [--reps 3] [--no-fleet]
 
 Both playbooks configure N hosts, each a Postfix configuration directory of its
 own in a temp dir (copies of /etc/postfix/main.cf and master.cf; /etc/postfix is
 never touched), over the local connection with forks 10, against an emulator
 started here (its mail API with one Keystone token for the whole run, its SMTP
 relay and CA as the relay). Packages and the service are left alone.
+Then the same on the container fleet of tools/fleet (4 Debian 12/13 hosts, their
+own /etc/postfix, reached over SSH with pipelining): its containers are started
+here with their own names and ports and removed at the end; each first run
+starts from the image's /etc/postfix.
 
 Per size and repetition, the two playbooks run interleaved (the order alternates),
 each a first run (fresh directories, no SMTP user in the contract) then a steady
@@ -53,7 +57,7 @@ ROLE_PLAYBOOK = '''\
         postfix_relay_config_dir: "{{ config_dir }}"
         postfix_relay_host: localhost
         postfix_relay_port: "{{ relay_port }}"
-        postfix_relay_tls_ca_file: "{{ relay_ca }}"
+        postfix_relay_tls_ca_file: "{{ relay_ca_on_host }}"
         postfix_relay_api_endpoint: "{{ api_url }}"
         postfix_relay_api_ca_cert: "{{ relay_ca }}"
         postfix_relay_api_token: "{{ api_token }}"
@@ -166,6 +170,46 @@ def recap(stdout):
     return counters
 
 
+class Fleet:
+    """The container fleet of tools/fleet, started for the benchmark, with the relay's CA on every host."""
+
+    PREFIX, SSH_BASE_PORT = 'fjcloud-bench', 2490
+    CA_ON_HOST = '/etc/ssl/fleet-relay-ca.pem'
+
+    def __init__(self, directory, ca_cert):
+        self.directory = directory
+        self.env = dict(os.environ, FLEET_PREFIX=self.PREFIX, FLEET_SSH_BASE_PORT=str(self.SSH_BASE_PORT))
+        subprocess.run([os.path.join(ROOT, 'tools', 'fleet', 'images.sh')], check=True, timeout=1800)
+        self.hosts = []
+        try:
+            subprocess.run([os.path.join(ROOT, 'tools', 'fleet', 'fleet.sh'), 'up', directory], env=self.env,
+                           check=True, timeout=600, stdout=subprocess.DEVNULL)
+            with open(os.path.join(directory, 'hosts.tsv'), encoding='utf-8') as handle:
+                self.hosts = [line.split('\t')[1] for line in handle if line.strip()]
+            for container in self.hosts:
+                podman('cp', ca_cert, '%s:%s' % (container, self.CA_ON_HOST))
+                podman('exec', container, 'cp', '-a', '/etc/postfix', '/root/postfix.image')
+        except BaseException:
+            self.down()
+            raise
+        self.inventory = os.path.join(directory, 'inventory.ini')
+
+    def reset(self):
+        """Every host's /etc/postfix back to the image's (a first run), Postfix reloaded on it."""
+        for container in self.hosts:
+            podman('exec', container, 'sh', '-c',
+                   'rm -rf /etc/postfix && cp -a /root/postfix.image /etc/postfix && postfix reload >/dev/null 2>&1')
+
+    def down(self):
+        subprocess.run([os.path.join(ROOT, 'tools', 'fleet', 'fleet.sh'), 'down', self.directory], env=self.env,
+                       check=False, timeout=600)
+
+
+def podman(*args):
+    subprocess.run(['podman', '--runtime', 'runc', '--cgroup-manager=cgroupfs'] + list(args), check=True, timeout=120,
+                   stdout=subprocess.DEVNULL)
+
+
 class Bench:
     def __init__(self, tmp, emulator, token):
         self.tmp = tmp
@@ -180,14 +224,13 @@ class Bench:
             FJCLOUD_MAIL_STATE_DIR=os.path.join(tmp, 'state'),
             PATH=BIN_DIR + os.pathsep + os.environ.get('PATH', ''),
         )
-        self.extra_vars = dict(
-            ansible_connection='local', ansible_python_interpreter=sys.executable,
-            api_url=emulator.url, api_token=token, relay_port=emulator.smtp_port, relay_ca=emulator.ca_cert)
-        # The token goes in a file of our private temp dir, never on a command line (ps shows those to everyone).
-        self.extra_vars_file = os.path.join(tmp, 'extra-vars.json')
-        descriptor = os.open(self.extra_vars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, 'w', encoding='utf-8') as handle:
-            json.dump(self.extra_vars, handle)
+        self.token = token
+        common = dict(api_url=emulator.url, api_token=token, relay_port=emulator.smtp_port, relay_ca=emulator.ca_cert)
+        self.vars_files = {
+            'local': self.vars_file('local', dict(common, ansible_connection='local', relay_ca_on_host=emulator.ca_cert,
+                                                  ansible_python_interpreter=sys.executable)),
+            'fleet': self.vars_file('fleet', dict(common, config_dir='/etc/postfix', relay_ca_on_host=Fleet.CA_ON_HOST)),
+        }
         self.playbooks = {}
         for kind, text in PLAYBOOKS.items():
             self.playbooks[kind] = os.path.join(tmp, kind + '.yml')
@@ -195,13 +238,24 @@ class Bench:
                 handle.write(text)
         self.runs = 0
 
-    def run(self, kind, inventory):
+    def vars_file(self, name, values):
+        """The token goes in a file of our private temp dir, never on a command line (ps shows those to everyone)."""
+        path = os.path.join(self.tmp, 'extra-vars-%s.json' % name)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, 'w', encoding='utf-8') as handle:
+            json.dump(values, handle)
+        return path
+
+    def run(self, kind, inventory, target='local'):
         """One ansible-playbook run: wall time, mail API requests, recap."""
         self.emulator.clear_log()
         argv = [os.path.join(BIN_DIR, 'ansible-playbook'), '-i', inventory, '--forks', str(FORKS),
-                '-e', '@' + self.extra_vars_file, self.playbooks[kind]]
+                '-e', '@' + self.vars_files[target], self.playbooks[kind]]
+        env = self.env
+        if target == 'fleet':
+            env = dict(env, ANSIBLE_PIPELINING='True', ANSIBLE_HOST_KEY_CHECKING='False')
         started = time.monotonic()
-        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
         wall = time.monotonic() - started
         if done.returncode != 0:
             raise SystemExit('%s playbook failed (rc %d):\n%s%s' % (kind, done.returncode, done.stdout[-4000:], done.stderr[-2000:]))
@@ -211,8 +265,13 @@ class Bench:
     def first_and_steady(self, kind, size):
         self.runs += 1
         inventory = make_hosts(os.path.join(self.tmp, 'run%03d-%s' % (self.runs, kind)), size)
-        self.emulator.mail('DeleteSMTPUser', self.extra_vars['api_token'])  # 404 when there is none: fine
+        self.emulator.mail('DeleteSMTPUser', self.token)  # 404 when there is none: fine
         return self.run(kind, inventory), self.run(kind, inventory)
+
+    def fleet_first_and_steady(self, kind, fleet):
+        fleet.reset()
+        self.emulator.mail('DeleteSMTPUser', self.token)
+        return self.run(kind, fleet.inventory, 'fleet'), self.run(kind, fleet.inventory, 'fleet')
 
 
 def per_host(run, counter):
@@ -253,10 +312,29 @@ def table(results, sizes):
     return '\n'.join(lines)
 
 
+def bench_fleet(bench, tmp, emulator, reps, results):
+    """The two playbooks on the container fleet over SSH; returns the table label of its rows."""
+    fleet = Fleet(os.path.join(tmp, 'fleet'), emulator.ca_cert)
+    try:
+        label = '%d SSH' % len(fleet.hosts)
+        results[label] = {kind: {'first': [], 'steady': []} for kind in PLAYBOOKS}
+        for rep in range(reps):
+            for kind in (('role', 'minimal') if rep % 2 == 0 else ('minimal', 'role')):
+                first, steady = bench.fleet_first_and_steady(kind, fleet)
+                results[label][kind]['first'].append(first)
+                results[label][kind]['steady'].append(steady)
+                print('rep %d, fleet %s, %-7s first %6.2f s (%d API), steady %6.2f s (%d API)' % (
+                    rep + 1, label, kind, first['wall'], first['calls'], steady['wall'], steady['calls']), flush=True)
+        return label
+    finally:
+        fleet.down()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--sizes', default='1,10,50', help='host counts, comma-separated (default 1,10,50)')
     parser.add_argument('--reps', type=int, default=3, help='repetitions per size; the table shows medians (default 3)')
+    parser.add_argument('--no-fleet', action='store_true', help='leave out the container fleet over SSH')
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(',')]
 
@@ -276,10 +354,13 @@ def main():
                         print('rep %d, %2d hosts, %-7s first %6.2f s (%d API), steady %6.2f s (%d API)' % (
                             rep + 1, size, kind, first['wall'], first['calls'], steady['wall'], steady['calls']),
                             flush=True)
-            # Hook: the container fleet over SSH (issue 9) adds its rows here, from the same Bench.run.
+            if not args.no_fleet:
+                label = bench_fleet(bench, tmp, emulator, args.reps, results)
+                sizes.append(label)
             print()
-            print('median of %d repetitions, forks %d, local connection, one Keystone token, '
-                  'tasks/host = PLAY RECAP ok (includes changed and handlers), median over hosts' % (args.reps, FORKS))
+            print('median of %d repetitions, forks %d, local connection (fleet: SSH with pipelining), one Keystone '
+                  'token, tasks/host = PLAY RECAP ok (includes changed and handlers), median over hosts'
+                  % (args.reps, FORKS))
             print(table(results, sizes))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -7,6 +7,9 @@
 #   tools/fleet/fleet.sh up DIR     start the hosts; write DIR/inventory.ini, DIR/hosts.tsv, DIR/id_ed25519
 #   tools/fleet/fleet.sh down DIR   remove the containers listed in DIR/hosts.tsv (images stay)
 #
+# FLEET_PREFIX (default fjcloud-fleet) names the containers, FLEET_SSH_BASE_PORT
+# (default 2290) places their sshd ports: molecule's fleet uses its own.
+#
 # Every container shares the host's network (all traffic stays on loopback):
 # Postfix's `smtp inet` listener is off, mail is submitted with sendmail, and
 # sshd listens on its own port of 127.0.0.1. Root logs in with a key made for
@@ -17,7 +20,9 @@ set -euo pipefail
 # shellcheck source=tools/fleet/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# Two fleets can coexist (make fleet, molecule) with their own names and ports.
 SSH_BASE_PORT=${FLEET_SSH_BASE_PORT:-2290}
+PREFIX=${FLEET_PREFIX:-fjcloud-fleet}
 # name  release  kind: hash (the release's default), lmdb (default_database_type = lmdb),
 # kept (a relay line and main.cf keys of the host's own that the role must leave alone)
 HOSTS=(
@@ -55,7 +60,7 @@ service postfix start >/dev/null
 '
 
 container_name() {
-    printf 'fjcloud-fleet-%s' "$1"
+    printf '%s-%s' "$PREFIX" "$1"
 }
 
 port_in_use() {
@@ -88,6 +93,8 @@ up() {
             i=$((i + 1))
             port=$((SSH_BASE_PORT + i))
             container=$(container_name "$name")
+            # A container left by an interrupted run would block the name.
+            fleet_podman rm -f -t 0 --ignore "$container" >/dev/null
             if port_in_use "$port"; then
                 echo "fleet: port $port is taken; set FLEET_SSH_BASE_PORT" >&2
                 return 1
