@@ -188,6 +188,8 @@ def check_data(query):
     for key, owner in sorted(DATA_KEYS.items()):
         if key in query and owner != kind:
             raise UsageError('query key %s is only used with data = %s, not with data = %s' % (key, owner, kind))
+    if 'include_password' in query:
+        _boolean('include_password', query['include_password'])  # refused before any request
     if kind == 'identity':
         identity = query.get('identity')
         if identity is None:
