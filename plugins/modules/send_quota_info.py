@@ -90,18 +90,10 @@ import re
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import find_all, find_text
 from ansible_collections.fjcloud.mail.plugins.module_utils.module import K5MailModule
-
-QUOTA_FIELDS = (('max_24_hour_send', 'Max24HourSend'), ('max_send_rate', 'MaxSendRate'), ('sent_last_24_hours', 'SentLast24Hours'))
+from ansible_collections.fjcloud.mail.plugins.module_utils.quota import get_send_quota, to_float
 _TIMESTAMP = re.compile(r'^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?')
 DATA_POINT_FIELDS = (('delivery_attempts', 'DeliveryAttempts'), ('bounces', 'Bounces'), ('complaints', 'Complaints'),
                      ('rejects', 'Rejects'))
-
-
-def _float(text):
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
 
 
 def _time_key(timestamp):
@@ -114,7 +106,7 @@ def _time_key(timestamp):
 
 
 def _int(text):
-    value = _float(text)
+    value = to_float(text)
     return int(value) if value is not None else None
 
 
@@ -124,8 +116,7 @@ class SendQuotaInfoModule(K5MailModule):
     )
 
     def run(self):
-        response = self.client.call('GetSendQuota')
-        result = dict(changed=False, quota=dict((key, _float(response.text(name))) for key, name in QUOTA_FIELDS))
+        result = dict(changed=False, quota=get_send_quota(self.client))
         if self.params['statistics']:
             response = self.client.call('GetSendStatistics')
             points = []

@@ -5,7 +5,7 @@
 
 One process serves, over HTTPS on one port, a Keystone v3 subset
 (``POST /v3/auth/tokens``) and the mail API (``POST /``), plus admin endpoints
-under ``/_emulator/`` for tests. Start it with ``python -m k5emu --state-dir DIR``
+under ``/_emulator/`` for tests. Start it with ``k5emu --state-dir DIR`` (or ``python -m k5emu``)
 or from Python with :class:`k5emu.control.Emulator`.
 """
 

@@ -160,7 +160,7 @@ class App:
 
 def build_parser():
     """Return the command line parser (services add their own options)."""
-    parser = argparse.ArgumentParser(prog='python -m k5emu', description='Emulator of the K5 Email Delivery Service (Keystone + mail API + SMTP relay).')
+    parser = argparse.ArgumentParser(prog='k5emu', description='Emulator of the K5 Email Delivery Service (Keystone + mail API + SMTP relay).')
     parser.add_argument('--state-dir', required=True, help='directory for state.json, endpoint.json, certificates and logs')
     parser.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1)')
     parser.add_argument('--config', help='JSON file with contracts, projects and users (default: built-in demo contract)')

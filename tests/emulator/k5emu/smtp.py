@@ -29,8 +29,17 @@ import warnings
 from email.parser import BytesHeaderParser
 from typing import NamedTuple
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+try:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+except ImportError as exc:
+    # aiosmtpd is an extra (fjcloud-mail[smtp]): --no-smtp runs without it. The classes
+    # below stay definable; SmtpService.from_args refuses to start the relay.
+    Controller = object
+    AuthResult = LoginPassword = None
+    AIOSMTPD_IMPORT_ERROR = str(exc)
+else:
+    AIOSMTPD_IMPORT_ERROR = None
 
 from . import __version__
 
@@ -194,6 +203,9 @@ class SmtpService:
         """Create the service from the parsed command line (None with --no-smtp)."""
         if args.no_smtp:
             return None
+        if AIOSMTPD_IMPORT_ERROR is not None:
+            raise ValueError("the SMTP relay needs aiosmtpd (%s): pip install 'fjcloud-mail[smtp]', or start with --no-smtp"
+                             % AIOSMTPD_IMPORT_ERROR)
         return cls(app, args.host, args.smtp_port, args.smtps_port)
 
     @property
