@@ -1,11 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Scenarios a-f of issue 9: the role on a fleet of real hosts (containers reached over SSH).
+"""Scenarios a-g of issue 9: the role on a fleet of real hosts (containers reached over SSH).
 
 The scenarios build on each other, in this order, like an operator's day: converge (a), converge
 again (b), look at the files (e), preview a change (f), apply a change while a host is down (d),
-rotate the password under traffic (c). Run them with `make fleet`.
+rotate the password under traffic (c), a host that lost a package the relay needs (g). Run them
+with `make fleet`.
 """
 
 from __future__ import annotations
@@ -221,3 +222,48 @@ def test_c_rotation_is_one_run_and_loses_no_mail(fleet, hosts, emulator):
     assert deferred > 0, 'no mail fell into the gap between the rotation and the reloads'
     print('rotation: %d mails submitted during the run, %d deliveries deferred with 535, all delivered'
           % (len(subjects), deferred))
+
+
+# A local apt repository in the container, from the .debs debootstrap left in
+# its cache, and nothing else in the sources: the host installs packages the
+# way a real one does (apt-get update, then apt) without leaving loopback.
+LOCAL_APT_REPOSITORY = r'''
+set -eu
+mkdir -p /srv/fleet-repo /root/apt-sources.saved
+cp /var/cache/apt/archives/libsasl2-modules_*.deb /srv/fleet-repo/
+cd /srv/fleet-repo
+for deb in *.deb; do
+    dpkg-deb -f "$deb"
+    printf 'Filename: ./%s\nSize: %s\nSHA256: %s\n\n' "$deb" "$(stat -c %s "$deb")" "$(sha256sum "$deb" | cut -d' ' -f1)"
+done >Packages
+mv /etc/apt/sources.list /etc/apt/sources.list.d/* /root/apt-sources.saved/ 2>/dev/null || true
+echo 'deb [trusted=yes] file:/srv/fleet-repo ./' >/etc/apt/sources.list
+# A stale cache, as on a host that has not updated for a while: the role must update it.
+rm -rf /var/lib/apt/lists/* /var/lib/apt/periodic/update-success-stamp
+'''
+
+
+def test_g_a_missing_package_is_installed_and_mail_goes_out(fleet, hosts, emulator):
+    host = next(host for host in hosts if host.release == 'bookworm' and host.kind == 'hash')
+    host.sh(LOCAL_APT_REPOSITORY)
+    # Without the SASL client modules, Postfix cannot authenticate to the relay.
+    host.sh('dpkg -r libsasl2-modules >/dev/null && postfix reload >/dev/null 2>&1')
+    assert host.sh('dpkg-query -W -f="${Status}" libsasl2-modules 2>/dev/null || true') != 'install ok installed'
+
+    run = fleet.run(role_vars(emulator, postfix_relay_install_packages=True), extra_args=['--limit', host.name])
+    assert run.rc == 0, run.output
+    assert_converged(run, [host], changed=lambda _host: True)
+    assert 'TASK [fjcloud.mail.postfix_relay : Install the missing packages (apt)]' in run.output, run.output
+    assert host.sh('dpkg-query -W -f="${Status}" libsasl2-modules') == 'install ok installed'
+    # Postfix's smtp processes load the SASL modules when they start: the role reloads.
+    assert 'TASK [fjcloud.mail.postfix_relay : Reload Postfix]' in run.output, run.output
+
+    user = smtp_credentials(emulator)[0]
+    message = send_and_collect(emulator, [host], 'after-install')[host.name]
+    assert message['auth_user'] == user, message
+
+    # Everything is there now: the next run installs nothing and changes nothing.
+    run = fleet.run(role_vars(emulator, postfix_relay_install_packages=True), extra_args=['--limit', host.name])
+    assert run.rc == 0, run.output
+    assert_converged(run, [host], changed=lambda _host: False)
+    assert 'Install the missing packages' not in run.output, run.output

@@ -101,7 +101,7 @@ up() {
             fi
             fleet_podman run -d --pull never --name "$container" --hostname "$name.fleet.test" --init \
                 --network host --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 \
-                "$FLEET_IMAGE:$release" sleep infinity >/dev/null
+                "$(fleet_image "$release")" sleep infinity >/dev/null
             printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$container" "$release" "$kind" "$port" >>"$dir/hosts.tsv"
             fleet_podman exec "$container" sh -c "$HOST_SETUP" - "$port" "$kind" "$(cat "$dir/id_ed25519.pub")"
             wait_for_sshd "$port"

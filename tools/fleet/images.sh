@@ -15,9 +15,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TOOLS=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs openssh-client)
-# python3 for Ansible, openssh-server to be reached like a real host.
-# postfix-lmdb only on bookworm: the lmdb host runs bookworm.
-BASE_PACKAGES=python3,postfix,libsasl2-modules,ca-certificates,openssh-server
 
 install_tools() {
     local missing=()
@@ -38,8 +35,9 @@ debian_mirror() {
 }
 
 build_image() {
-    local suite=$1 packages=$2
-    local image="$FLEET_IMAGE:$suite"
+    local suite=$1 packages image
+    packages=$(fleet_packages "$suite")
+    image=$(fleet_image "$suite")
     if [[ -z ${FLEET_REBUILD:-} ]] && fleet_podman image exists "$image"; then
         echo "fleet: image $image is there"
         return
@@ -56,8 +54,11 @@ build_image() {
     }
     rm -f "$rootfs.log"
     tar -C "$rootfs" -c . | fleet_podman import - "$image" >/dev/null
+    # Images of an older definition of this release only take disk space.
+    fleet_podman images --format '{{.Repository}}:{{.Tag}}' "$FLEET_IMAGE" | grep -F ":$suite" | grep -vxF "$image" |
+        xargs -r podman --runtime runc --cgroup-manager=cgroupfs image rm >/dev/null || true
 }
 
 install_tools
-build_image bookworm "$BASE_PACKAGES,postfix-lmdb"
-build_image trixie "$BASE_PACKAGES"
+build_image bookworm
+build_image trixie
