@@ -12,6 +12,7 @@ runs every module against the emulator.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -63,8 +64,16 @@ PLANTED = [
     'tests/functional/emulator.log',
 ]
 
-# Parts of the checkout that are for developing the collection, not for users.
-NOT_SHIPPED = ('.ci/', 'tools/', 'Makefile', '.gitignore', 'galaxy.yml')
+# The content of the collection: nothing under these may be left out of the tarball.
+CONTENT_DIRS = ('plugins/', 'roles/', 'meta/', 'tests/', 'extensions/', 'examples/', 'changelogs/')
+
+
+def build_ignored(rel_path, patterns):
+    """Whether galaxy.yml's build_ignore leaves a file out: the way ansible-galaxy matches it or a parent directory."""
+    parts = rel_path.split('/')
+    candidates = ['/'.join(parts[:index]) for index in range(1, len(parts) + 1)]
+    return rel_path == 'galaxy.yml' or any(fnmatch.fnmatch(candidate, pattern)
+                                           for candidate in candidates for pattern in patterns)
 
 
 @pytest.fixture(scope='module', name='source')
@@ -85,7 +94,11 @@ def fixture_source(tmp_path_factory):
         path = source / rel_path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text('left over by a test run\n')
-    return source, {path for path in copied if not path.startswith(NOT_SHIPPED)}, planted
+    patterns = yaml.safe_load((source / 'galaxy.yml').read_text())['build_ignore']
+    shipped = {path for path in copied if not build_ignored(path, patterns)}
+    # build_ignore is for leftovers and development tools, never for the collection's own content.
+    assert sorted(path for path in copied - shipped if path.startswith(CONTENT_DIRS)) == []
+    return source, shipped, planted
 
 
 @pytest.fixture(scope='module', name='tarball')
