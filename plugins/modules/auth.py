@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: auth
 short_description: Get a Keystone token for the K5 Email Delivery Service
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Authenticates once with Keystone v3 (password, scoped to a project) and returns the token,
     its expiry and the mail endpoint of the region, so that a play authenticates once and passes

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: identity
 short_description: Manage a sender identity (email address or domain) of the K5 Email Delivery Service
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - The service sends only from verified identities, or from addresses in a verified domain.
     This module starts the verification of an email address or a domain, reports its status,

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: identity_info
 short_description: List the sender identities of a K5 Email Delivery Service contract
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists every email address and domain of the contract with its verification status and token.
   - Calls C(ListIdentities) page by page (100 a page) until the last, then

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: postfix_relay_config
 short_description: Configure Postfix on the managed host to relay through one SMTP relay with SMTP AUTH over TLS
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Does the host side of the P(fjcloud.mail.postfix_relay#role) role in one execution, with the
     Python standard library only -- the relay's credentials line in C(sasl_passwd), its index, and the

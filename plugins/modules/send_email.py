@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: send_email
 short_description: Send one message through the K5 Email Delivery Service API
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Sends one message through the mail API of the Email Delivery Service of FUJITSU Cloud
     Service K5 / FJcloud-O, for example to smoke-test a new sender identity or mail relay.

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: send_quota_info
 short_description: Read the sending quota and statistics of a K5 Email Delivery Service contract
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the sending limits (C(GetSendQuota)) and, unless O(statistics=false), the delivery
     statistics of the last two weeks in 15-minute buckets (C(GetSendStatistics)).

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: smtp_user
 short_description: Manage the SMTP user of a K5 Email Delivery Service contract
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates, rotates or deletes the user that authenticates to the SMTP interface of the
     Email Delivery Service of FUJITSU Cloud Service K5 / FJcloud-O, and returns its credentials.

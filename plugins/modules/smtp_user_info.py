@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: smtp_user_info
 short_description: Read the SMTP user of a K5 Email Delivery Service contract
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the SMTP user of the contract with C(GetSMTPUserInfo), without changing anything.
   - The service returns the password again each time. Set C(no_log) to C(true) on every task that
