@@ -53,7 +53,7 @@ build_image() {
         return 1
     }
     rm -f "$rootfs.log"
-    tar -C "$rootfs" -c . | fleet_podman import - "$image" >/dev/null
+    tar -C "$rootfs" -c . | fleet_podman import --quiet - "$image" >/dev/null
     # Images of an older definition of this release only take disk space.
     fleet_podman images --format '{{.Repository}}:{{.Tag}}' "$FLEET_IMAGE" | grep -F ":$suite" | grep -vxF "$image" |
         xargs -r podman --runtime runc --cgroup-manager=cgroupfs image rm >/dev/null || true
