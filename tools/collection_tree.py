@@ -41,7 +41,7 @@ def collection_dir(collections_root):
 
 def enclosing_root(path=REPO_ROOT):
     """The collections root when ``path`` already is .../ansible_collections/fjcloud/mail, else None."""
-    parts = os.path.realpath(path).split(os.sep)
+    parts = os.path.abspath(path).split(os.sep)
     if parts[-3:] == ['ansible_collections', NAMESPACE, NAME]:
         return os.sep.join(parts[:-3])
     return None
