@@ -226,6 +226,7 @@ for _core, (_python_version, _interpreter) in MATRIX.items():
     @nox.session(name='sanity-%s' % _core, python=_interpreter, tags=['sanity'])
     def sanity(session, core=_core):
         """ansible-test sanity, then ansible-doc of every module and role."""
+        apt_packages(session)  # git, for the copy
         install(session, core)
         no_sanity_ignores(session)
         get_pip_standin(session, python_minor(session))
