@@ -27,6 +27,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import nox
 
@@ -215,7 +216,16 @@ def ansible_doc(session, collections_root):
 
 def pytest(session, *args):
     """pytest with xdist; tests marked xdist_group('postfix') share the machine's Postfix, so one worker runs them all."""
-    session.run('pytest', '-p', 'no:cacheprovider', '-n', 'auto', '--dist', 'loadgroup', *args, *session.posargs)
+    # A short base for tmp_path: the functional harness sets TMPDIR to a test's
+    # tmp_path, and ansible-core 2.21 binds a Unix socket under TMPDIR; pytest's
+    # default base plus xdist's popen-gwN/ exceeds the 107-byte socket path
+    # limit ("Local RPC server did not start").
+    basetemp = tempfile.mkdtemp(prefix='fjm')
+    try:
+        session.run('pytest', '-p', 'no:cacheprovider', '-n', 'auto', '--dist', 'loadgroup', '--basetemp', basetemp,
+                    *args, *session.posargs)
+    finally:
+        shutil.rmtree(basetemp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
