@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import importlib.util
 import os
 import shutil
 import sys
@@ -22,19 +23,20 @@ import tempfile
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _load_collection_tree():
+    """tools/collection_tree.py, the one place that builds the tree (tools/ is no package)."""
+    spec = importlib.util.spec_from_file_location('collection_tree', os.path.join(REPO_ROOT, 'tools', 'collection_tree.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _collections_root():
-    parts = REPO_ROOT.split(os.sep)
-    if parts[-3:-1] == ['ansible_collections', 'fjcloud'] and parts[-1] == 'mail':
-        return os.sep.join(parts[:-3])
-    root = os.path.join(tempfile.gettempdir(), 'fjcloud-mail-' + hashlib.sha1(REPO_ROOT.encode()).hexdigest()[:10])
-    link_dir = os.path.join(root, 'ansible_collections', 'fjcloud')
-    link = os.path.join(link_dir, 'mail')
-    os.makedirs(link_dir, exist_ok=True)
-    if os.path.realpath(link) != REPO_ROOT:
-        tmp_link = '%s.%d' % (link, os.getpid())
-        os.symlink(REPO_ROOT, tmp_link)
-        os.replace(tmp_link, link)
-    return root
+    collection_tree = _load_collection_tree()
+    root = collection_tree.enclosing_root(REPO_ROOT)
+    if root is not None:
+        return root
+    return collection_tree.link(os.path.join(tempfile.gettempdir(), 'fjcloud-mail-' + hashlib.sha1(REPO_ROOT.encode()).hexdigest()[:10]))
 
 
 COLLECTIONS_ROOT = _collections_root()

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # The main job, "make demo": on a Debian machine, as root,
-#   1. installs what it needs (tools/test.sh setup: Debian packages, .venv);
+#   1. installs what it needs (make venv: Debian packages, .venv with the newest ansible-core);
 #   2. starts the emulator of the K5 Email Delivery Service (HTTPS API + SMTP relay);
 #   3. runs examples/demo.yml: creates the SMTP user through the API and configures
 #      this machine's Postfix to relay through the emulator with SMTP AUTH over TLS;
@@ -77,12 +77,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-banner "1. install (tools/test.sh setup)"
+banner "1. install (make venv)"
 if [[ ${FJCLOUD_DEMO_SKIP_SETUP:-} == 1 ]]; then
     echo "skipped (FJCLOUD_DEMO_SKIP_SETUP=1)"
     VENV_BIN=$(dirname "$(command -v python3)")
 else
-    "$ROOT/tools/test.sh" setup
+    make -C "$ROOT" venv
     VENV_BIN="$ROOT/.venv/bin"
 fi
 export PATH="$VENV_BIN:$PATH"
@@ -92,9 +92,8 @@ fi
 save_postfix
 
 # The collection is found through ansible_collections/fjcloud/mail.
-mkdir -p "$WORK/collections/ansible_collections/fjcloud"
-ln -s "$ROOT" "$WORK/collections/ansible_collections/fjcloud/mail"
-export ANSIBLE_COLLECTIONS_PATH="$WORK/collections"
+ANSIBLE_COLLECTIONS_PATH=$("$VENV_BIN/python3" "$ROOT/tools/collection_tree.py" link "$WORK/collections")
+export ANSIBLE_COLLECTIONS_PATH
 export ANSIBLE_LOCAL_TEMP="$WORK/ansible-local" ANSIBLE_REMOTE_TMP="$WORK/ansible-remote"
 export ANSIBLE_PYTHON_INTERPRETER="$VENV_BIN/python3"
 export ANSIBLE_NOCOLOR=1

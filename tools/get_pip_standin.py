@@ -7,7 +7,7 @@ Before ``ansible-test sanity`` installs its pinned requirements into a fresh
 virtual environment, it bootstraps pip with a ``get-pip.py`` script fetched
 from ci-files.testing.ansible.com, a host the test machines cannot reach.
 ansible-test first looks for a cached copy in
-``~/.ansible/test/cache/get_pip_<version>.py``; ``tools/test.sh`` puts this
+``~/.ansible/test/cache/get_pip_<version>.py``; ``noxfile.py`` puts this
 file there.
 
 ansible-test runs it (through its ``quiet_pip.py`` wrapper) with the

@@ -10,7 +10,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 VENV=${VENV:-$ROOT/.venv}
-[[ -x $VENV/bin/pytest ]] || "$ROOT/tools/test.sh" setup
+[[ -x $VENV/bin/pytest ]] || make -C "$ROOT" venv
 
 FLEET_DIR=$(mktemp -d /tmp/fjcloud-fleet.XXXXXX)
 export FLEET_DIR

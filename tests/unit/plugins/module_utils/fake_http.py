@@ -6,7 +6,9 @@
 A call that is not expected, or an expected call that never happens, fails the test.
 """
 
-from __future__ import annotations
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
 
 from urllib.parse import parse_qsl
 

@@ -7,7 +7,9 @@ The end-to-end behaviour is proven against the emulator in tests/functional;
 these tests pin the decisions that are hard to provoke from a real server.
 """
 
-from __future__ import annotations
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
 
 import json
 
