@@ -9,6 +9,7 @@ import pytest
 
 from harness import DEMO_AUTH, Ansible
 from k5emu.control import Emulator
+from packaging_harness import Venv, build_dists
 from test_postfix_relay import locked_machine
 
 
@@ -69,3 +70,16 @@ def conn(emulator):
 @pytest.fixture
 def password_conn(emulator):
     return dict(endpoint=emulator.url, ca_cert=emulator.ca_cert, auth=dict(DEMO_AUTH, auth_url=emulator.auth_url))
+
+
+@pytest.fixture(scope='session')
+def dists(tmp_path_factory):
+    """The pip distribution built from the checkout: (sdist, wheel made from that sdist)."""
+    return build_dists(tmp_path_factory.mktemp('dist'))
+
+
+@pytest.fixture(scope='session')
+def bare_venv(dists, tmp_path_factory):
+    """A fresh venv with the wheel and nothing else: the ``k5emu`` and ``fjcloud-mail-external`` commands, no aiosmtpd,
+    no ansible-core. Shared by test_packaging.py and test_release.py (one xdist group)."""
+    return Venv(tmp_path_factory.mktemp('venv-bare'), str(dists[1]))

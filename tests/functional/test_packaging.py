@@ -8,7 +8,8 @@ fresh venvs in a temp dir: a bare one (no aiosmtpd, no ansible-core) that runs
 the ``k5emu`` and ``fjcloud-mail-external`` console scripts, and one with the
 ``ansible`` extra whose ansible-playbook finds the collection in site-packages
 and runs its modules against that emulator. Slow (two pip installs): the venvs
-are made once per module, and all these tests share one xdist worker.
+are made once per session (tests/functional/conftest.py), and all these tests
+share one xdist worker with test_release.py, which uses the same venv.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import contextlib
 import importlib.metadata
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,60 +28,11 @@ import pytest
 import requests
 
 from harness import DEMO_AUTH
+from packaging_harness import REPO_ROOT, Venv, clean_env, galaxy_version, run
 
 pytestmark = pytest.mark.xdist_group('packaging')
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLLECTION = 'ansible_collections/fjcloud/mail/'
-
-
-def galaxy_version():
-    with open(os.path.join(REPO_ROOT, 'galaxy.yml'), encoding='utf-8') as handle:
-        return re.search(r'(?m)^version:\s*(\S+)', handle.read()).group(1)
-
-
-def run(argv, **kwargs):
-    completed = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False, **kwargs)
-    assert completed.returncode == 0, '%s\n%s\n%s' % (argv, completed.stdout, completed.stderr)
-    return completed
-
-
-def clean_env(**extra):
-    """The environment of a user's shell: none of the test session's collection, OS_* or PYTHONPATH settings."""
-    env = dict((k, v) for k, v in os.environ.items()
-               if not k.startswith(('OS_', 'ANSIBLE_', 'FJCLOUD_MAIL_', 'PYTHON', 'VIRTUAL_ENV')))
-    env.update(extra)
-    return env
-
-
-@pytest.fixture(scope='module')
-def dists(tmp_path_factory):
-    """(sdist, wheel built from that sdist)."""
-    out = tmp_path_factory.mktemp('dist')
-    run([sys.executable, '-m', 'build', '--outdir', str(out), REPO_ROOT], env=clean_env())
-    sdists, wheels = sorted(out.glob('*.tar.gz')), sorted(out.glob('*.whl'))
-    assert len(sdists) == 1 and len(wheels) == 1, os.listdir(out)
-    return sdists[0], wheels[0]
-
-
-class Venv:
-    def __init__(self, path, *requirements):
-        self.path = path
-        run([sys.executable, '-m', 'venv', str(path)])
-        run([self.bin('python'), '-m', 'pip', 'install', '-q', '--disable-pip-version-check'] + list(requirements),
-            env=clean_env())
-
-    def bin(self, name):
-        return str(self.path / 'bin' / name)
-
-    def imports(self, module):
-        return subprocess.run([self.bin('python'), '-c', 'import %s' % module], env=clean_env(),
-                              capture_output=True, check=False).returncode == 0
-
-
-@pytest.fixture(scope='module')
-def bare_venv(dists, tmp_path_factory):
-    return Venv(tmp_path_factory.mktemp('venv-bare'), str(dists[1]))
 
 
 @pytest.fixture(scope='module')

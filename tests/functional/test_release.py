@@ -7,7 +7,8 @@ The tarball is built from a copy of the checkout in which every kind of leftover
 that the test suite, ansible-lint, ansible-builder, nox or a Python build leaves
 has been planted; it must hold exactly the collection's files. Installed from
 that tarball, ansible-doc documents every module and the role, and a playbook
-runs every module against the emulator.
+runs every module against the emulator started with the ``k5emu`` command of the
+pip distribution (installed in a venv of its own, as a user's CI does).
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ import yaml
 
 from collection_build import REPO_ROOT, build, copy_checkout, galaxy_env, install, run
 from harness import BIN_DIR, DEMO_AUTH, mail_actions
+from k5emu.control import Emulator
+from packaging_harness import clean_env
+
+# The k5emu venv is shared with test_packaging.py: one worker builds it once.
+pytestmark = pytest.mark.xdist_group('packaging')
 
 VERSION = '1.0.0'
 MODULES = sorted(name[:-3] for name in os.listdir(os.path.join(REPO_ROOT, 'plugins', 'modules'))
@@ -213,16 +219,28 @@ PLAYBOOK = '''
       fjcloud.mail.postfix_relay_config:
         config_dir: "{{ config_dir }}"
         relay_host: localhost
-        relay_port: "{{ smtp_port }}"
+        relay_port: 587
         tls_ca_file: "{{ ca_cert }}"
         smtp_user: "{{ user.smtp_user }}"
         smtp_password: "{{ user.smtp_password }}"
 '''
 
 
+@pytest.fixture(name='k5emu')
+def fixture_k5emu(bare_venv, tmp_path):
+    """The emulator as a user starts it: the installed ``k5emu`` command (no SMTP relay: no mail goes through one here)."""
+    emulator = Emulator(str(tmp_path / 'k5emu'), program=bare_venv.bin('k5emu'), env=clean_env(), no_smtp=True,
+                        min_interval=0)
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists('/usr/sbin/postmap'),
                     reason='postfix_relay_config needs root and the Postfix tools (postconf, postmap)')
-def test_every_module_runs_from_the_installed_tarball(installed, ansible, emulator, tmp_path):
+def test_every_module_runs_from_the_installed_tarball(installed, ansible, k5emu, tmp_path):
+    emulator = k5emu
+    assert emulator.command()[0] == emulator.program
     emulator.set_identity('ops@example.com')
     # postfix_relay_config works on a configuration directory of its own: this
     # machine's Postfix is left alone.
@@ -231,7 +249,7 @@ def test_every_module_runs_from_the_installed_tarball(installed, ansible, emulat
     shutil.copyfile('/etc/postfix/main.cf', str(config_dir / 'main.cf'))
     extra_vars = tmp_path / 'vars.json'
     extra_vars.write_text(json.dumps(dict(
-        endpoint=emulator.url, ca_cert=emulator.ca_cert, smtp_port=emulator.smtp_port, config_dir=str(config_dir),
+        endpoint=emulator.url, ca_cert=emulator.ca_cert, config_dir=str(config_dir),
         password_auth=dict(DEMO_AUTH, auth_url=emulator.auth_url))))
     extra_vars.chmod(0o600)
 
@@ -251,7 +269,7 @@ def test_every_module_runs_from_the_installed_tarball(installed, ansible, emulat
     assert results['send_email']['message_id']
     assert results['send_quota_info']['quota']
     relay = results['postfix_relay_config']
-    assert relay['changed'] is True and relay['nexthop'] == '[localhost]:%d' % emulator.smtp_port
+    assert relay['changed'] is True and relay['nexthop'] == '[localhost]:587'
     assert oct((config_dir / 'sasl_passwd').stat().st_mode & 0o777) == '0o600'
     assert [message['subject'] for message in emulator.messages()] == ['from the tarball']
     called = {action for action, status in mail_actions(emulator) if status == 200}

@@ -57,9 +57,12 @@ def cli_arguments(options):
 class Emulator:
     """An emulator subprocess with helpers for its admin endpoints."""
 
-    def __init__(self, state_dir, python=None, startup_timeout=15.0, stop_timeout=10.0, env=None, exit_with_parent=True, **options):
+    def __init__(self, state_dir, python=None, startup_timeout=15.0, stop_timeout=10.0, env=None, exit_with_parent=True,
+                 program=None, **options):
+        """``program``: an installed ``k5emu`` command to run instead of ``python -m k5emu`` from this checkout."""
         self.state_dir = os.path.abspath(str(state_dir))
         self.python = python or sys.executable
+        self.program = program
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.env = env
@@ -122,7 +125,8 @@ class Emulator:
 
     def command(self):
         """The command line that starts the emulator."""
-        return [self.python, '-m', 'k5emu', '--state-dir', self.state_dir] + cli_arguments(self.options)
+        start = [self.program] if self.program else [self.python, '-m', 'k5emu']
+        return start + ['--state-dir', self.state_dir] + cli_arguments(self.options)
 
     def start(self):
         """Start the process and wait until it answers over TLS; return self."""
@@ -130,7 +134,8 @@ class Emulator:
             return self
         os.makedirs(self.state_dir, exist_ok=True)
         env = dict(os.environ if self.env is None else self.env)
-        env['PYTHONPATH'] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get('PYTHONPATH')) if p)
+        if not self.program:
+            env['PYTHONPATH'] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get('PYTHONPATH')) if p)
         with open(self.log_path, 'ab') as log:
             self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
         deadline = time.monotonic() + self.startup_timeout
