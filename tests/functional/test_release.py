@@ -171,8 +171,11 @@ def test_ansible_doc_from_the_installed_tarball(installed):
     env = galaxy_env(installed)
     for name in MODULES:
         out = run([os.path.join(BIN_DIR, 'ansible-doc'), '-t', 'module', 'fjcloud.mail.%s' % name], env=env).stdout
-        # The first line names the file documented: the installed copy, not the checkout.
-        assert out.startswith('> MODULE fjcloud.mail.%s (%s)' % (name, collection / 'plugins' / 'modules' / (name + '.py'))), out[:300]
+        # The first line names the module and the file documented: the installed copy, not the checkout
+        # ("> MODULE fjcloud.mail.auth (PATH)" since ansible-core 2.17, "> FJCLOUD.MAIL.AUTH    (PATH)" before).
+        first_line = out.split('\n', 1)[0]
+        assert first_line.startswith('> ') and 'fjcloud.mail.%s ' % name in first_line.lower(), out[:300]
+        assert '(%s)' % (collection / 'plugins' / 'modules' / (name + '.py')) in first_line, out[:300]
         assert 'EXAMPLES' in out and 'RETURN VALUES' in out, out[:300]
     out = run([os.path.join(BIN_DIR, 'ansible-doc'), '-t', 'role', 'fjcloud.mail.postfix_relay'], env=env).stdout
     assert 'postfix_relay_host' in out and str(collection) in out, out[:300]
