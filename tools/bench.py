@@ -39,9 +39,12 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The emulator's package and tools/collection_tree.py are imported from the checkout.
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'emulator'))
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
 
-from k5emu.control import Emulator  # noqa: E402  (needs the path above)
+import collection_tree  # noqa: E402  pylint: disable=wrong-import-position
+from k5emu.control import Emulator  # noqa: E402  pylint: disable=wrong-import-position
 
 BIN_DIR = os.path.dirname(sys.executable)
 RUN_TIMEOUT = 600
@@ -135,14 +138,6 @@ MINIMAL_PLAYBOOK = '''\
 PLAYBOOKS = {'role': ROLE_PLAYBOOK, 'minimal': MINIMAL_PLAYBOOK}
 
 
-def collections_root(tmp):
-    """ansible_collections/fjcloud/mail pointing at this checkout."""
-    parent = os.path.join(tmp, 'collections', 'ansible_collections', 'fjcloud')
-    os.makedirs(parent)
-    os.symlink(ROOT, os.path.join(parent, 'mail'))
-    return os.path.join(tmp, 'collections')
-
-
 def make_hosts(directory, size):
     """An inventory of ``size`` local hosts, each with a copy of this machine's Postfix configuration."""
     lines = ['[all]']
@@ -216,7 +211,7 @@ class Bench:
         self.emulator = emulator
         self.env = dict(
             os.environ,
-            ANSIBLE_COLLECTIONS_PATH=collections_root(tmp),
+            ANSIBLE_COLLECTIONS_PATH=collection_tree.link(os.path.join(tmp, 'collections')),
             ANSIBLE_LOCAL_TEMP=os.path.join(tmp, 'ansible-local'),
             ANSIBLE_REMOTE_TMP=os.path.join(tmp, 'ansible-remote'),
             ANSIBLE_NOCOLOR='1',
