@@ -27,6 +27,7 @@ import zipfile
 import pytest
 import requests
 
+import k5emu as k5emu_package
 from harness import DEMO_AUTH
 from packaging_harness import REPO_ROOT, Venv, clean_env, galaxy_version, run
 
@@ -82,6 +83,8 @@ def test_wheel_carries_the_collection_the_emulator_and_the_external_program(dist
     sdist, wheel = dists
     assert wheel.name == 'fjcloud_mail-%s-py3-none-any.whl' % galaxy_version()
     assert sdist.name == 'fjcloud_mail-%s.tar.gz' % galaxy_version()
+    # The emulator names its release in its banners (HTTP Server, SMTP greeting).
+    assert k5emu_package.__version__ == galaxy_version()
     names = wheel_names(wheel)
     for name in (COLLECTION + 'galaxy.yml', COLLECTION + 'meta/runtime.yml', COLLECTION + 'README.md',
                  COLLECTION + 'plugins/modules/smtp_user_info.py', COLLECTION + 'plugins/module_utils/client.py',

@@ -11,7 +11,8 @@ or from Python with :class:`k5emu.control.Emulator`.
 
 from __future__ import annotations
 
-__version__ = '0.1.0'
+# The release of fjcloud-mail it ships with (galaxy.yml; test_packaging.py checks that they agree).
+__version__ = '1.0.0'
 
 DEFAULT_NAMESPACE = 'http://mail.k5.fujitsu.com/doc/2010-12-01/'
 DEFAULT_REGION = 'jp-east-1'
