@@ -185,9 +185,11 @@ def test_c_rotation_is_one_run_and_loses_no_mail(fleet, hosts, emulator):
     done = threading.Event()
 
     def traffic():
-        # One mail per host and round until the play ends; bounded in rounds.
+        # One mail per host and round, from before the rotation until the service has issued the new
+        # user (CreateSMTPUser answered): that covers the gap in which no valid user exists. Stopping
+        # there keeps a delivery attempt from straddling a host's reload and flush. Bounded in rounds.
         for round_no in range(200):
-            if done.is_set():
+            if done.is_set() or ('CreateSMTPUser', 200) in mail_calls(emulator)[0]:
                 return
             for host in hosts:
                 subject = 'rotation %s %03d' % (host.name, round_no)
@@ -197,6 +199,9 @@ def test_c_rotation_is_one_run_and_loses_no_mail(fleet, hosts, emulator):
 
     sender = threading.Thread(target=traffic)
     emulator.clear_log()
+    # A slow CreateSMTPUser (3 s, as a loaded service answers) holds the gap open: mail submitted
+    # meanwhile meets the deleted user (535), must be deferred, and go out after the reload.
+    emulator.fault(service='mail', action='CreateSMTPUser', delay=3)
     sender.start()
     try:
         run = fleet.run(role_vars(emulator, postfix_relay_rotate=True))
