@@ -10,7 +10,7 @@ __metaclass__ = type
 import json
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import FINAL, K5MailError, NOT_PROCESSED, SERVER_ERROR
-from ansible_collections.fjcloud.mail.plugins.module_utils.login_guard import LoginGuard
+from ansible_collections.fjcloud.mail.plugins.module_utils.login_guard import LoginGuard, project_scope
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import html_title
 from ansible_collections.fjcloud.mail.plugins.module_utils.retries import LOGIN, retry_after, run_with_retries
 from ansible_collections.fjcloud.mail.plugins.module_utils.transport import clean_token
@@ -86,9 +86,12 @@ class KeystonePassword:
         return run_with_retries(LOGIN, lambda: self._login_once(transport, url), backoff, sleep).result
 
     def _login_once(self, transport, url):
-        # Every password check goes through the guard: after a rejection no process of this
-        # host tries again within the lockout window.
-        with self.login_guard(self.auth_url, self.username, self.user_domain_name).attempt() as outcome:
+        # Every password check goes through the guard: one login of the account at a time on this
+        # host, the same credentials never again after a rejection within the lockout window.
+        scope = project_scope(self.project_id, self.project_name, self.project_domain_name)
+        guard = self.login_guard(self.auth_url, self.username, self.user_domain_name,
+                                 password=self.password, project_scope=scope)
+        with guard.attempt() as outcome:
             reply = transport.post(self.ACTION, url, json.dumps(self.request_body()),
                                    {'Content-Type': 'application/json', 'Accept': 'application/json'})
             if reply.status_code == 201:

@@ -16,7 +16,6 @@ import time
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.state_dir import (
     StateDir,
-    lock_exclusive,
     normalised_url,
     read_record,
     write_record,
@@ -80,8 +79,11 @@ class SharedPacer(Pacer):
     """
 
     def __init__(self, endpoint, interval=MIN_REQUEST_INTERVAL, state_dir=None, clock=None, sleep=None,
-                 lock_timeout=LOCK_TIMEOUT):
+                 lock_timeout=LOCK_TIMEOUT, monotonic=None):
+        # Recorded times are wall-clock times (shared by processes); the lock wait is timed
+        # with the monotonic clock, which a clock step cannot stretch or cut short.
         super(SharedPacer, self).__init__(interval, clock=clock or time.time, sleep=sleep)
+        self.monotonic = monotonic or time.monotonic
         self.endpoint = normalised_url(endpoint)
         self.lock_timeout = lock_timeout
         self.state = StateDir(ACTION, state_dir)
@@ -91,7 +93,12 @@ class SharedPacer(Pacer):
 
     def _acquire(self):
         self._fd = self.state.open_file(self.name)
-        if not lock_exclusive(self._fd, self.lock_timeout, sleep=self.sleep, clock=self.clock):
+        try:
+            locked = self.state.lock(self._fd, self.name, self.lock_timeout, sleep=self.sleep, clock=self.monotonic)
+        except K5MailError:
+            self._close()
+            raise
+        if not locked:
             self._close()
             raise K5MailError(
                 ACTION, 'not sent: other calls to %s held the pacing lock %s for more than %d seconds' % (

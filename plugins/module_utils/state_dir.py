@@ -9,12 +9,15 @@ the user and be closed to everyone else, and every file in it must be a
 regular file of the user with a single link. The directory is the same for
 every process of the user whatever TMPDIR or HOME say: it is under the home
 directory of the passwd entry, unless FJCLOUD_MAIL_STATE_DIR names another.
+Records that other processes read while they are written are replaced whole
+(a temporary file, fsync, rename), never rewritten in place.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import binascii
 import errno
 import fcntl
 import os
@@ -31,9 +34,34 @@ LOCK_POLL_INTERVAL = 0.05
 DEFAULT_PORTS = {'https': 443, 'http': 80}
 
 
-def default_state_dir():
+def default_state_dir(action='Finding the state directory'):
     """FJCLOUD_MAIL_STATE_DIR, or ~/.ansible/fjcloud.mail of the passwd home (not $HOME, not TMPDIR)."""
-    return os.environ.get(STATE_DIR_ENV) or os.path.join(pwd.getpwuid(os.getuid()).pw_dir, DEFAULT_STATE_SUBDIR)
+    return os.environ.get(STATE_DIR_ENV) or os.path.join(_home_dir(action), DEFAULT_STATE_SUBDIR)
+
+
+def _home_dir(action):
+    """The passwd home of the uid; without a passwd entry, $HOME if it is a directory of the uid.
+
+    Containers often run an arbitrary uid that has no passwd entry. Their $HOME is
+    the only stable home there is, and Ansible itself keeps its files under it; a
+    $HOME of another owner (such as ``/``) could not keep the state private.
+    """
+    uid = os.getuid()
+    try:
+        return pwd.getpwuid(uid).pw_dir
+    except KeyError:
+        pass
+    home = os.environ.get('HOME', '')
+    try:
+        info = os.stat(home) if os.path.isabs(home) else None
+    except OSError:
+        info = None
+    if info is not None and stat.S_ISDIR(info.st_mode) and info.st_uid == uid:
+        return home
+    raise K5MailError(
+        action, 'uid %d has no passwd entry, and $HOME (%s) is not a directory of that uid, so there is no private '
+        'state directory for pacing and login records' % (uid, home or 'not set'),
+        hint='Set %s to a directory only you can access, on a local filesystem' % STATE_DIR_ENV)
 
 
 def normalised_url(url, keep_path=False):
@@ -65,7 +93,74 @@ class StateDir:
 
     def __init__(self, action, path=None):
         self.action = action
-        self.path = os.path.abspath(path or default_state_dir())
+        self.path = os.path.abspath(path or default_state_dir(action))
+
+    def lock(self, fd, name, timeout, sleep=None, clock=None, stop_when=None):
+        """lock_exclusive on the descriptor of ``name``; a filesystem without locks is a K5MailError."""
+        try:
+            return lock_exclusive(fd, timeout, sleep=sleep, clock=clock, stop_when=stop_when)
+        except OSError as exc:
+            path = os.path.join(self.path, name)
+            if exc.errno == errno.ENOLCK:
+                raise self._error(
+                    'cannot lock %s: the filesystem of the state directory offers no locks (ENOLCK, such as NFS '
+                    'without a lock daemon)' % path,
+                    hint='Set %s to a directory on a local filesystem, only you can access' % STATE_DIR_ENV)
+            raise self._error('cannot lock %s: %s' % (path, exc.strerror))
+
+    def read_file(self, name, limit):
+        """The bytes of ``name`` (at most ``limit``, else a K5MailError), or None when it does not exist."""
+        path = os.path.join(self.path, name)
+        dir_fd = self._open_dir()
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return None
+            if exc.errno in (errno.ELOOP, errno.EISDIR):
+                raise self._unsafe(path, _kind(path, 'a regular file'))
+            raise self._error('cannot read %s: %s' % (path, exc.strerror))
+        finally:
+            os.close(dir_fd)
+        try:
+            self._check_file(fd, path)
+            data = os.read(fd, limit + 1)
+        except OSError as exc:
+            raise self._error('cannot read %s: %s' % (path, exc.strerror))
+        finally:
+            os.close(fd)
+        if len(data) > limit:
+            raise self._error('%s is larger than %d bytes, so it is not a record of fjcloud.mail' % (path, limit),
+                              hint='Move it out of the state directory')
+        return data
+
+    def replace_file(self, name, data):
+        """Replace ``name`` with ``data`` at once: readers see the old or the new content, never a part.
+
+        A temporary file of the directory, written, flushed to disk and renamed;
+        any failure (a full disk, a read-only filesystem) is a K5MailError and
+        leaves the previous file as it was.
+        """
+        path = os.path.join(self.path, name)
+        dir_fd = self._open_dir()
+        temp = '.%s.%d.%s.tmp' % (name, os.getpid(), binascii.hexlify(os.urandom(4)).decode('ascii'))
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=dir_fd)
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            os.fsync(dir_fd)
+        except OSError as exc:
+            _remove(temp, dir_fd)
+            raise self._error('cannot write %s: %s' % (path, exc.strerror),
+                              hint='Make room on the filesystem of %s or make it writable, or set %s to a private '
+                                   'directory on a local filesystem' % (self.path, STATE_DIR_ENV))
+        finally:
+            os.close(dir_fd)
 
     def open_file(self, name):
         """Return a read-write descriptor of ``name``, created 0600 if missing, after checking it and the directory."""
@@ -174,6 +269,22 @@ def lock_exclusive(fd, timeout, sleep=None, clock=None, stop_when=None):
             break
         sleep(LOCK_POLL_INTERVAL)
     return False
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    for _attempt in range(len(data) + 1):  # each write moves on by one byte at least
+        if not view:
+            return
+        view = view[os.write(fd, view):]
+    raise OSError(errno.EIO, 'the write made no progress')
+
+
+def _remove(name, dir_fd):
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError:
+        pass
 
 
 def read_record(fd):

@@ -117,7 +117,7 @@ class RecordingGuard:
 
     log = []
 
-    def __init__(self, auth_url, username, user_domain_name):
+    def __init__(self, auth_url, username, user_domain_name, **credentials):
         self.key = (auth_url, username, user_domain_name)
 
     def attempt(self):
