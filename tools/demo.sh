@@ -99,8 +99,8 @@ export ANSIBLE_PYTHON_INTERPRETER="$VENV_BIN/python3"
 export ANSIBLE_NOCOLOR=1
 
 banner "2. start the emulator"
-mkdir -p "$STATE"
-PYTHONPATH="$ROOT/tests/emulator" python -m k5emu --state-dir "$STATE" >"$STATE/emulator.log" 2>&1 &
+mkdir -m 0700 "$STATE"   # the emulator refuses a state directory that others may enter
+(umask 077 && PYTHONPATH="$ROOT/tests/emulator" exec python -m k5emu --state-dir "$STATE" >"$STATE/emulator.log" 2>&1) &
 EMULATOR_PID=$!
 for _try in $(seq 1 100); do
     [[ -s $STATE/endpoint.json ]] && break
@@ -114,7 +114,9 @@ done
     echo "the emulator did not start in 10 s"
     exit 1
 }
-cat "$STATE/endpoint.json"
+# endpoint.json without its admin_secret, which stays in the 0600 file
+python -c 'import json, sys; e = json.load(open(sys.argv[1])); e.pop("admin_secret", None); print(json.dumps(e, indent=2, sort_keys=True))' \
+    "$STATE/endpoint.json"
 echo
 
 # Extra vars for the playbook, from the emulator's endpoint.json.
@@ -153,7 +155,8 @@ endpoint = json.load(open(os.path.join(state_dir, 'endpoint.json'), encoding='ut
 issued = json.load(open(os.path.join(state_dir, 'state.json'), encoding='utf-8'))
 deadline = time.monotonic() + 60
 while True:
-    messages = requests.get(endpoint['url'] + '/_emulator/messages', verify=endpoint['ca_cert'], timeout=10).json()
+    messages = requests.get(endpoint['url'] + '/_emulator/messages', headers={'X-K5emu-Admin-Secret': endpoint['admin_secret']},
+                            verify=endpoint['ca_cert'], timeout=10).json()
     found = [m for m in messages if m.get('subject') == subject]
     if found or time.monotonic() > deadline:
         break

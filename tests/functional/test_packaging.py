@@ -68,8 +68,14 @@ def k5emu(venv, state_dir, *args):
         process.stderr.close()
 
 
+def admin_headers(endpoint):
+    """The admin secret of endpoint.json, which every /_emulator/ request needs."""
+    return {'X-K5emu-Admin-Secret': endpoint['admin_secret']}
+
+
 def request_log(endpoint):
-    reply = requests.get(endpoint['url'] + '/_emulator/log', verify=endpoint['ca_cert'], timeout=10)
+    reply = requests.get(endpoint['url'] + '/_emulator/log', headers=admin_headers(endpoint), verify=endpoint['ca_cert'],
+                         timeout=10)
     reply.raise_for_status()
     return [(record['service'], record['action']) for record in reply.json()]
 
@@ -186,7 +192,8 @@ def test_installed_collection_emulator_and_external_end_to_end(bare_venv, ansibl
         smtp_user = out.read_text()
         assert smtp_user
 
-        requests.delete(endpoint['url'] + '/_emulator/log', verify=endpoint['ca_cert'], timeout=10).raise_for_status()
+        requests.delete(endpoint['url'] + '/_emulator/log', headers=admin_headers(endpoint), verify=endpoint['ca_cert'],
+                        timeout=10).raise_for_status()
         # The Done-when line of the issue, in a shell, with the bare venv's console script.
         external_env = clean_env(
             PATH=os.pathsep.join((bare_venv.bin(''), os.environ['PATH'])), FJCLOUD_MAIL_STATE_DIR=str(tmp_path / 'state'),

@@ -24,3 +24,5 @@ DEFAULT_PASSWORD = 'demo-password'
 DENIED_USER = 'denied-user'
 DENIED_PASSWORD = 'denied-password'
 USER_AGENT = 'FGCP-OS-API-CLIENT'
+# The header that carries ``admin_secret`` of endpoint.json on every request to ``/_emulator/``.
+ADMIN_SECRET_HEADER = 'X-K5emu-Admin-Secret'

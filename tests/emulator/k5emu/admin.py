@@ -1,7 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Admin endpoints for tests under ``/_emulator/`` (no auth, not logged, not rate limited).
+"""Admin endpoints for tests under ``/_emulator/`` (not logged, not rate limited).
+
+Every request needs the header ``X-K5emu-Admin-Secret`` with ``admin_secret`` of ``endpoint.json``
+(random, new at every start, readable only by the user who runs the emulator): without it or with
+another value the answer is 403, whatever the path, and nothing else happens.
 
 =======  =========================  ==========================================================
 GET      /_emulator/ping            ``{"ok": true, "pid": N}``
@@ -27,12 +31,13 @@ POST     /_emulator/send-statistics add a send event for GetSendStatistics: ``{"
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
 import time
 
-from . import DEFAULT_PROJECT_ID
+from . import ADMIN_SECRET_HEADER, DEFAULT_PROJECT_ID
 from .identities import STATUSES, IdentityError, parse_identity, set_status
 from .replies import json_reply
 from .sending import EVENT_COUNTERS, add_send_event
@@ -43,8 +48,9 @@ LOG = logging.getLogger('k5emu.admin')
 class Admin:
     """Dispatches admin requests to the application."""
 
-    def __init__(self, app):
+    def __init__(self, app, secret):
         self.app = app
+        self._secret = secret.encode('ascii')
         self.routes = {
             ('GET', 'ping'): self.ping,
             ('GET', 'log'): self.get_log,
@@ -64,8 +70,19 @@ class Admin:
             ('POST', 'send-statistics'): self.add_send_event,
         }
 
+    def authorised(self, headers):
+        """Whether the request carries the admin secret (compared in constant time)."""
+        given = headers.get(ADMIN_SECRET_HEADER) or ''
+        return hmac.compare_digest(given.strip().encode('utf-8', 'replace'), self._secret)
+
+    @staticmethod
+    def forbidden():
+        """The answer to a request without the admin secret."""
+        return json_reply(403, {'error': 'the admin endpoints need the header %s with admin_secret of endpoint.json '
+                                         'in the state directory of the emulator' % ADMIN_SECRET_HEADER})
+
     def handle(self, method, path, body):
-        """Handle one admin request; return a reply."""
+        """Handle one admin request whose secret was checked (:meth:`authorised`); return a reply."""
         name = path[len('/_emulator/'):].strip('/') if path.startswith('/_emulator/') else ''
         method = 'GET' if method == 'HEAD' else method
         route = self.routes.get((method, name))

@@ -24,6 +24,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -40,6 +41,7 @@ from .reqlog import RequestLog
 from .server import HttpsService
 from .smtp import SmtpService
 from .state import State
+from .statedir import ENDPOINT_FILE, StateDirError, prepare_state_dir, remove_endpoint_file, tighten_modes
 from .util import atomic_write_json
 
 LOG = logging.getLogger('k5emu')
@@ -52,9 +54,13 @@ class App:
 
     def __init__(self, args):
         self.args = args
-        self.state_dir = os.path.abspath(args.state_dir)
-        os.makedirs(self.state_dir, exist_ok=True)
-        self.endpoint_path = os.path.join(self.state_dir, 'endpoint.json')
+        self.state_dir = prepare_state_dir(args.state_dir)
+        # Before anything else: a reader must never take the endpoint of an emulator that is gone.
+        if remove_endpoint_file(self.state_dir):
+            LOG.info('removed the endpoint.json of an earlier emulator')
+        tighten_modes(self.state_dir)
+        self.endpoint_path = os.path.join(self.state_dir, ENDPOINT_FILE)
+        self.admin_secret = secrets.token_urlsafe(32)
         self.settings = Settings(
             min_interval=args.min_interval,
             token_ttl=args.token_ttl,
@@ -75,7 +81,7 @@ class App:
         self.mail = MailApi(self.identity, self.state, self.settings, self.messages)
         self.faults = FaultQueue()
         self.log = RequestLog(os.path.join(self.state_dir, 'requests.jsonl'))
-        self.admin = Admin(self)
+        self.admin = Admin(self, self.admin_secret)
         self.services = []
         self._stop = threading.Event()
         for service_class in SERVICE_CLASSES:
@@ -92,17 +98,19 @@ class App:
     def public_url(self, value):
         self.identity.public_url = value
 
-    def endpoint_info(self):
-        """Return the content of endpoint.json."""
+    def endpoint_info(self, with_secret=True):
+        """Return the content of endpoint.json (``with_secret=False``: without ``admin_secret``, for logs)."""
         info = {}
         for service in self.services:
             info.update(service.endpoint_info())
         info['pid'] = os.getpid()
+        if with_secret:
+            info['admin_secret'] = self.admin_secret
         return info
 
     def write_endpoint(self):
-        """(Re)write endpoint.json atomically; services may call it when their info changes."""
-        atomic_write_json(self.endpoint_path, self.endpoint_info())
+        """(Re)write endpoint.json atomically, 0600; services may call it when their info changes."""
+        atomic_write_json(self.endpoint_path, self.endpoint_info(), mode=0o600)
 
     def reset(self):
         """Clear state, tokens, lockouts, rate limit clocks, faults, the request log and the stored messages."""
@@ -132,7 +140,7 @@ class App:
                 service.start()
                 started.append(service)
             self.write_endpoint()
-            LOG.info('k5emu %s ready: %s', __version__, json.dumps(self.endpoint_info(), sort_keys=True))
+            LOG.info('k5emu %s ready: %s', __version__, json.dumps(self.endpoint_info(with_secret=False), sort_keys=True))
             parent = os.getppid() if getattr(self.args, 'exit_with_parent', False) else None
             while not self._stop.wait(0.5):
                 if parent is not None and os.getppid() != parent:
@@ -161,7 +169,9 @@ class App:
 def build_parser():
     """Return the command line parser (services add their own options)."""
     parser = argparse.ArgumentParser(prog='k5emu', description='Emulator of the K5 Email Delivery Service (Keystone + mail API + SMTP relay).')
-    parser.add_argument('--state-dir', required=True, help='directory for state.json, endpoint.json, certificates and logs')
+    parser.add_argument('--state-dir', required=True,
+                        help='directory for state.json, endpoint.json, certificates and logs: created 0700 if absent, '
+                             'else it must be yours and closed to group and others')
     parser.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1)')
     parser.add_argument('--config', help='JSON file with contracts, projects and users (default: built-in demo contract)')
     parser.add_argument('--min-interval', type=float, default=1.0,
@@ -188,11 +198,12 @@ def build_parser():
 def main(argv=None):
     """Command line entry point."""
     args = build_parser().parse_args(argv)
+    os.umask(0o077)  # whatever the emulator creates is private: files 0600, directories 0700
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, args.log_level),
                         format='%(asctime)s k5emu[%(process)d] %(levelname)s %(name)s: %(message)s')
     try:
         app = App(args)
-    except (ConfigError, ValueError, OSError) as exc:
+    except (ConfigError, StateDirError, ValueError, OSError) as exc:
         LOG.error('cannot start: %s', exc)
         return 2
     try:

@@ -16,7 +16,13 @@
 Keyword options are the command line options of ``python -m k5emu`` with
 ``_`` for ``-``: ``min_interval=0`` gives ``--min-interval 0``, ``True`` gives
 a bare flag (``no_user_agent_check=True``), ``None``/``False`` leave it out.
-The process's stdout and stderr go to ``STATE_DIR/emulator.log``.
+The process's stdout and stderr go to ``STATE_DIR/emulator.log`` (0600; the state
+directory is created 0700 and must be the caller's, see :mod:`k5emu.statedir`).
+
+Admin calls send ``admin_secret`` of endpoint.json (:data:`k5emu.ADMIN_SECRET_HEADER`);
+:attr:`Emulator.admin_headers` gives that header to callers that use their own HTTP client.
+Only an endpoint.json whose ``pid`` is the started process is ever read: a stale one (of a
+killed emulator) is removed before the process starts.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from . import DEFAULT_CONTRACT, DEFAULT_PASSWORD, DEFAULT_PROJECT_ID, DEFAULT_USER, USER_AGENT
+from . import ADMIN_SECRET_HEADER, DEFAULT_CONTRACT, DEFAULT_PASSWORD, DEFAULT_PROJECT_ID, DEFAULT_USER, USER_AGENT
+from .statedir import ENDPOINT_FILE, StateDirError, open_private_append, prepare_state_dir, remove_endpoint_file
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -114,6 +121,12 @@ class Emulator:
         return self.smtp.get('smtps_port')
 
     @property
+    def admin_headers(self):
+        """The header that admin requests need (``{}`` before the start)."""
+        secret = self.endpoint.get('admin_secret')
+        return {ADMIN_SECRET_HEADER: secret} if secret else {}
+
+    @property
     def pid(self):
         """Process id of the emulator, or None."""
         return self.process.pid if self.process is not None else None
@@ -132,33 +145,45 @@ class Emulator:
         """Start the process and wait until it answers over TLS; return self."""
         if self.running:
             return self
-        os.makedirs(self.state_dir, exist_ok=True)
+        try:
+            prepare_state_dir(self.state_dir)
+        except StateDirError as exc:
+            raise EmulatorError(str(exc)) from exc
+        self.endpoint = {}
+        remove_endpoint_file(self.state_dir)  # a killed emulator's: never to be read for this one
         env = dict(os.environ if self.env is None else self.env)
         if not self.program:
             env['PYTHONPATH'] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get('PYTHONPATH')) if p)
-        with open(self.log_path, 'ab') as log:
+        with open_private_append(self.log_path) as log:
             self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
         deadline = time.monotonic() + self.startup_timeout
-        endpoint_path = os.path.join(self.state_dir, 'endpoint.json')
         while True:
             if self.process.poll() is not None:
                 raise EmulatorError('the emulator exited with %s:\n%s' % (self.process.returncode, self.log_tail()))
             if time.monotonic() > deadline:
                 self.stop()
                 raise EmulatorError('the emulator did not start within %s s:\n%s' % (self.startup_timeout, self.log_tail()))
-            try:
-                with open(endpoint_path, 'r', encoding='utf-8') as handle:
-                    endpoint = json.load(handle)
-            except (OSError, ValueError):
-                endpoint = {}
-            if endpoint.get('pid') == self.process.pid:
+            endpoint = self._read_endpoint()
+            if endpoint:
                 self.endpoint = endpoint
                 try:
-                    requests.get(self.url + '/_emulator/ping', verify=self.ca_cert, timeout=2).raise_for_status()
+                    requests.get(self.url + '/_emulator/ping', headers=self.admin_headers, verify=self.ca_cert,
+                                 timeout=2).raise_for_status()
                     return self
                 except requests.RequestException:
                     pass
             time.sleep(0.05)
+
+    def _read_endpoint(self):
+        """endpoint.json of the started process, or ``{}`` (absent, being written, or another process's)."""
+        try:
+            with open(os.path.join(self.state_dir, ENDPOINT_FILE), 'r', encoding='utf-8') as handle:
+                endpoint = json.load(handle)
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(endpoint, dict) or endpoint.get('pid') != self.process.pid:
+            return {}
+        return endpoint
 
     def stop(self):
         """Send SIGTERM, wait, kill after ``stop_timeout``; return the exit code (None if not started)."""
@@ -203,7 +228,8 @@ class Emulator:
     # ----------------------------------------------------------------- admin
     def admin(self, method, name, data=None):
         """Call ``/_emulator/<name>``; return the decoded JSON answer."""
-        reply = requests.request(method, '%s/_emulator/%s' % (self.url, name), json=data, verify=self.ca_cert, timeout=10)
+        reply = requests.request(method, '%s/_emulator/%s' % (self.url, name), json=data, headers=self.admin_headers,
+                                 verify=self.ca_cert, timeout=10)
         if reply.status_code >= 400:
             raise EmulatorError('%s /_emulator/%s: %s %s' % (method, name, reply.status_code, reply.text))
         return reply.json()

@@ -25,7 +25,7 @@ AUTH_REQUIRED = 'The request you have made requires authentication.'
 
 @dataclasses.dataclass
 class TokenInfo:
-    """An issued token."""
+    """An issued token: ``issued_at``/``expires_at`` (epoch) are shown, ``valid_until`` (monotonic) decides."""
 
     token: str = dataclasses.field(repr=False)
     user: object
@@ -33,6 +33,7 @@ class TokenInfo:
     issued_at: float
     expires_at: float
     audit_id: str
+    valid_until: float = 0.0
 
 
 def keystone_request_id():
@@ -59,7 +60,12 @@ def _get(doc, *path):
 
 
 class Identity:
-    """Users, tokens and lockouts. Thread-safe."""
+    """Users, tokens and lockouts. Thread-safe.
+
+    Token lifetimes, failure windows and lockouts are timed with the monotonic clock, so that a
+    step of the wall clock (NTP) neither expires tokens nor ends or stretches a lockout; the wall
+    clock only gives the times that are shown (``issued_at``, ``expires_at``).
+    """
 
     def __init__(self, directory, settings):
         self.directory = directory
@@ -77,7 +83,7 @@ class Identity:
             return None
         with self._lock:
             info = self._tokens.get(token)
-        if info is None or time.time() >= info.expires_at:
+        if info is None or time.monotonic() >= info.valid_until:
             return None
         return info
 
@@ -88,10 +94,11 @@ class Identity:
 
     def expire_all(self):
         """Make every issued token expired; return how many there were."""
-        now = time.time()
+        now, wall = time.monotonic(), time.time()
         with self._lock:
             for info in self._tokens.values():
-                info.expires_at = min(info.expires_at, now - 0.001)
+                info.valid_until = min(info.valid_until, now - 0.001)
+                info.expires_at = min(info.expires_at, wall - 0.001)
             return len(self._tokens)
 
     def reset(self):
@@ -102,18 +109,20 @@ class Identity:
             self._locked_until.clear()
 
     def _issue(self, user, project):
-        now = time.time()
+        now, wall = time.monotonic(), time.time()
+        ttl = float(self.settings.token_ttl)
         info = TokenInfo(
             token='gAAAAA' + secrets.token_urlsafe(96),
             user=user,
             project=project,
-            issued_at=now,
-            expires_at=now + float(self.settings.token_ttl),
+            issued_at=wall,
+            expires_at=wall + ttl,
             audit_id=secrets.token_urlsafe(16),
+            valid_until=now + ttl,
         )
         with self._lock:
             if len(self._tokens) > 2000:
-                for key in [k for k, v in self._tokens.items() if v.expires_at < now - 3600]:
+                for key in [k for k, v in self._tokens.items() if v.valid_until < now - 3600]:
                     del self._tokens[key]
             self._tokens[info.token] = info
         return info
@@ -214,7 +223,7 @@ class Identity:
             return keystone_error(401, AUTH_REQUIRED, request_id)
         info['user'] = user.name
         key = (user.contract, user.name)
-        now = time.time()
+        now = time.monotonic()
         if self._is_locked(key, now):
             LOG.info('authentication refused: user %s of %s is locked out', user.name, user.contract)
             return keystone_error(401, 'The account is locked for user: %s.' % user.id, request_id)

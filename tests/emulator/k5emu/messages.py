@@ -15,7 +15,7 @@ Whoever accepts mail (the SMTP relay; the mail API's SendEmail/SendRawEmail, whi
 ``"action"``, set ``auth_user`` to null and ``message_id`` to the returned MessageId)
 builds the record with its own keys and calls :meth:`MessageStore.add`, which adds
 ``seq``, ``id`` and ``time``. Files are written atomically; the files are the store,
-so messages are still listed after a restart (the numbering goes on after the highest
+so messages are still listed after a restart (files 0600, the directory 0700) (the numbering goes on after the highest
 seq on disk). ``clear()`` deletes them (``POST /_emulator/reset``, ``DELETE /_emulator/messages``).
 """
 
@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 
+from .statedir import make_private_dir
 from .util import atomic_write_json
 
 LOG = logging.getLogger('k5emu.messages')
@@ -42,7 +43,7 @@ class MessageStore:
     def __init__(self, directory):
         self.directory = directory
         self._lock = threading.Lock()
-        os.makedirs(directory, exist_ok=True)
+        make_private_dir(directory)
         self._seq = max((seq for seq, _name in self._files()), default=0)
 
     def _files(self):
@@ -66,7 +67,7 @@ class MessageStore:
             stored['seq'] = self._seq
             stored.setdefault('id', str(uuid.uuid4()))
             stored.setdefault('time', round(time.time(), 6))
-            os.makedirs(self.directory, exist_ok=True)
+            make_private_dir(self.directory)
             path = os.path.join(self.directory, '%06d-%s.json' % (stored['seq'], stored['id']))
             atomic_write_json(path, stored)
         return stored

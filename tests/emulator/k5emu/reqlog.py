@@ -11,7 +11,7 @@ A record::
      "fault": false, "error_code": "Throttling" | null (the ErrorResponse code)}
 
 Records are kept in memory (``GET``/``DELETE /_emulator/log``) and appended as
-JSON lines to ``DIR/requests.jsonl`` (never cleared by the emulator).
+JSON lines to ``DIR/requests.jsonl`` (mode 0600, never cleared by the emulator).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+
+from .statedir import open_private_append
 
 LOG = logging.getLogger('k5emu.log')
 
@@ -39,7 +41,7 @@ class RequestLog:
             record = dict(record, seq=self._seq)
             self._records.append(record)
             try:
-                with open(self.path, 'a', encoding='utf-8') as handle:
+                with open_private_append(self.path) as handle:
                     handle.write(json.dumps(record, sort_keys=True) + '\n')
             except OSError as exc:
                 LOG.warning('cannot append to %s: %s', self.path, exc)

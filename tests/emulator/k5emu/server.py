@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -24,6 +25,11 @@ from .util import new_request_id
 LOG = logging.getLogger('k5emu.https')
 
 MAX_BODY = 16 * 1024 * 1024
+MAX_CHUNKS = 65536          # at least 256 bytes a chunk on average up to MAX_BODY
+MAX_LINE = 4096             # a chunk-size line with its extensions, a trailer line
+MAX_TRAILERS = 64
+HEX_RE = re.compile(rb'\A[0-9A-Fa-f]{1,16}\Z')
+DECIMAL_RE = re.compile(r'\A[0-9]{1,20}\Z')
 STREAM_CHUNK = 64 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 
@@ -68,45 +74,85 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ input
     def _read_body(self):
-        if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
-            chunks, total = [], 0
-            while True:
-                line = self.rfile.readline(1024)
-                try:
-                    size = int(line.split(b';')[0].strip() or b'x', 16)
-                except ValueError as exc:
-                    raise _BadRequest(400, 'bad chunked encoding') from exc
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b'\r\n', b'\n', b''):
-                        pass
-                    return b''.join(chunks)
-                total += size
-                if total > MAX_BODY:
-                    raise _BadRequest(413, 'request body too large')
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(1024)
+        """Return the request body: chunked or by Content-Length, never more than :data:`MAX_BODY` bytes."""
+        coding = self.headers.get('Transfer-Encoding')
+        if coding is not None:
+            if coding.strip().lower() != 'chunked':
+                raise _BadRequest(400, 'unsupported Transfer-Encoding (only chunked)')
+            return self._read_chunked()
         length = self.headers.get('Content-Length')
         if not length:
             return b''
-        try:
-            size = int(length)
-        except ValueError as exc:
-            raise _BadRequest(400, 'bad Content-Length') from exc
-        if size < 0 or size > MAX_BODY:
+        if not DECIMAL_RE.match(length.strip()):
+            raise _BadRequest(400, 'bad Content-Length')
+        size = int(length)
+        if size > MAX_BODY:
             raise _BadRequest(413, 'request body too large')
-        return self.rfile.read(size)
+        body = self.rfile.read(size)
+        if len(body) != size:
+            raise _BadRequest(400, 'the request body ended early')
+        return body
+
+    def _read_chunked(self):
+        """Read a chunked body; any framing error is a 400 (and the connection is closed by the caller).
+
+        Sizes are hex digits only (no sign, no ``0x``, no ``_``), so neither a negative nor an
+        oversized chunk can make a read unbounded; the data is collected in one bytearray, so
+        many small chunks cost no more memory than one large one.
+        """
+        body = bytearray()
+        for _chunk in range(MAX_CHUNKS):
+            size = self._chunk_size(self._read_line('chunk size'))
+            if size == 0:
+                self._skip_trailers()
+                return bytes(body)
+            if len(body) + size > MAX_BODY:
+                raise _BadRequest(413, 'request body too large')
+            data = self.rfile.read(size)
+            if len(data) != size:
+                raise _BadRequest(400, 'the request body ended early')
+            body += data
+            if self._read_line('chunk end') not in (b'\r\n', b'\n'):
+                raise _BadRequest(400, 'bad chunked encoding: no line end after a chunk')
+        raise _BadRequest(400, 'bad chunked encoding: more than %d chunks' % MAX_CHUNKS)
+
+    def _read_line(self, what):
+        line = self.rfile.readline(MAX_LINE + 1)
+        if not line.endswith(b'\n'):
+            raise _BadRequest(400, 'bad chunked encoding: %s line missing or longer than %d bytes' % (what, MAX_LINE))
+        return line
+
+    @staticmethod
+    def _chunk_size(line):
+        """The size of a chunk-size line ``HEX[;extensions]``; extensions are ignored."""
+        digits = line.split(b';', 1)[0].strip(b' \t\r\n')
+        if not HEX_RE.match(digits):
+            raise _BadRequest(400, 'bad chunked encoding: chunk size %r is not 1 to 16 hex digits'
+                              % digits[:40].decode('ascii', 'replace'))
+        return int(digits, 16)
+
+    def _skip_trailers(self):
+        for _trailer in range(MAX_TRAILERS):
+            if self._read_line('trailer') in (b'\r\n', b'\n'):
+                return
+        raise _BadRequest(400, 'bad chunked encoding: more than %d trailer lines' % MAX_TRAILERS)
 
     # ---------------------------------------------------------------- routing
     def _dispatch(self, method):
         app = self.server.app
         path = urlsplit(self.path).path
+        admin = path == '/_emulator' or path.startswith('/_emulator/')
+        if admin and not app.admin.authorised(self.headers):
+            self.close_connection = True  # its body stays unread
+            self._send(app.admin.forbidden(), method)
+            return
         try:
             body = self._read_body()
         except _BadRequest as exc:
             self.close_connection = True
             self._send(json_reply(exc.status, {'error': str(exc)}), method)
             return
-        if path == '/_emulator' or path.startswith('/_emulator/'):
+        if admin:
             self._send(app.admin.handle(method, path, body), method)
             return
         request_id = new_request_id()

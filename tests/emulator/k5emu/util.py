@@ -12,8 +12,8 @@ import tempfile
 import uuid
 
 
-def atomic_write_bytes(path, data, mode=0o644):
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
+def atomic_write_bytes(path, data, mode=0o600):
+    """Write ``data`` to ``path`` through a temporary file (0600 from creation) and ``os.replace``."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
     try:
@@ -31,7 +31,7 @@ def atomic_write_bytes(path, data, mode=0o644):
         raise
 
 
-def atomic_write_json(path, data, mode=0o644):
+def atomic_write_json(path, data, mode=0o600):
     """Write ``data`` as indented JSON to ``path`` atomically."""
     atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + '\n').encode('utf-8'), mode=mode)
 
