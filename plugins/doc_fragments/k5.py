@@ -74,8 +74,11 @@ options:
       - URL of the mail API.
       - Must be C(https://) (see O(allow_http)) with a valid host name or IP address, and must not
         hold a user name or password. Redirects are never followed, a redirect is reported as an error.
-      - Defaults to C(https://mail.<region_name>.cloud.global.fujitsu.com). Older contracts use
-        C(https://mail.jp-east-1.tps5.fujitsu.com). Falls back to E(FJCLOUD_MAIL_ENDPOINT).
+      - Every module, M(fjcloud.mail.auth) and the C(fjcloud-mail-external) program pick the endpoint by
+        one rule, first found wins - this option, then E(FJCLOUD_MAIL_ENDPOINT), then
+        C(https://mail.<region_name>.cloud.global.fujitsu.com). The token's service catalog is not used,
+        so a task with O(auth_token) and one with O(auth) reach the same URL; M(fjcloud.mail.auth) warns
+        when the catalog names another one. Older contracts use C(https://mail.jp-east-1.tps5.fujitsu.com).
     type: str
   validate_certs:
     description:
@@ -130,6 +133,10 @@ notes:
     wait for its result, so a play on many hosts with a wrong password makes a single failed login.
   - When many hosts call the API, authenticate once per play with M(fjcloud.mail.auth) and
     C(run_once), and give its token to the other tasks with O(auth_token).
+  - A host name of O(endpoint) or O(auth.auth_url) that does not resolve fails at once (a typo in
+    O(region_name) or in the URL is the usual cause); a refused connection is repeated for a few seconds
+    only. Every error names the URL, never with a user name or password, and says what to check.
+    Error texts of the service are cut at 300 characters.
 '''
 
     # Attributes shared by every module; each module states its support.

@@ -83,7 +83,7 @@ class K5MailClient:
         status = reply.status_code
         if status == 200 or status in accept:
             return self._accepted(action, reply)
-        error = error_from_reply(action, status, reply.headers, reply.content)
+        error = error_from_reply(action, status, reply.headers, reply.content, url=self.endpoint)
         if status == 401 and self.keystone is None:
             error.hint = 'Give a fresh auth_token, or auth (Keystone password) so the module can get one'
         raise error
@@ -95,8 +95,7 @@ class K5MailClient:
                 'X-Auth-Token': self.token,
             })
 
-    @staticmethod
-    def _accepted(action, reply):
+    def _accepted(self, action, reply):
         request_id = (reply.headers.get('x-fj-request-id') or '').strip() or None
         root = None
         if reply.content and reply.content.strip():
@@ -104,7 +103,7 @@ class K5MailClient:
                 root = parse_xml(reply.content)
             except ValueError as exc:
                 raise K5MailError(action, describe_non_xml(reply.headers, reply.content, exc), status=reply.status_code,
-                                  request_id=request_id)
+                                  request_id=request_id, url=self.endpoint)
         if root is not None:
             request_id = request_id or find_text(root, 'RequestId')
         return Response(action, reply.status_code, root, request_id)

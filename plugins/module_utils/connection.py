@@ -18,6 +18,7 @@ import re
 from urllib.parse import urlsplit
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.client import K5MailClient
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import userinfo_secrets, without_userinfo
 from ansible_collections.fjcloud.mail.plugins.module_utils.keystone import KeystonePassword
 
 DEFAULT_REGION = 'jp-east-1'
@@ -65,6 +66,9 @@ class ConnectionSettings:
         self.allow_http = params.get('allow_http')
         self.region = params.get('region_name') or DEFAULT_REGION
         self.region_ok = self._check_region(self.region)
+        # The one endpoint rule of every module and of fjcloud-mail-external: the endpoint option, else
+        # FJCLOUD_MAIL_ENDPOINT (the option's fallback, already in params), else the default of the region.
+        # Never the token's catalog: a token given as auth_token has none, and one rule must give one URL.
         self.endpoint = params.get('endpoint') or DEFAULT_ENDPOINT.format(region=self.region)
         if params.get('endpoint') or self.region_ok:  # else the region's error says it all
             self._check_url(self.URL_OPTION_NAMES['endpoint'], self.endpoint)
@@ -103,18 +107,19 @@ class ConnectionSettings:
 
     def _check_url(self, name, url):
         """Append what is wrong with ``url`` to the errors; never echo a URL that holds credentials."""
+        secrets = userinfo_secrets(url)
+        if secrets:
+            # Found without parsing, so a URL no parser accepts (a bad port or IPv6 bracket) is caught too.
+            self.secrets.update(secrets)
+            self.errors.append('%s must not hold a user name or password (user:password@host): it would show in '
+                               'messages and logs; give the credentials in auth or auth_token' % name)
+            return
         try:
             parsed = urlsplit(url)
             host = parsed.hostname
             parsed.port  # pylint: disable=pointless-statement; raises ValueError on a bad port
         except ValueError as exc:
             self.errors.append('%s %s is not a URL: %s' % (name, _shown(url), exc))
-            return
-        if parsed.username is not None or parsed.password is not None:
-            # A lone user part (https://TOKEN@host) may be a secret too.
-            self.secrets.update(part for part in (parsed.password, parsed.username) if part)
-            self.errors.append('%s must not hold a user name or password (user:password@host): it would show in '
-                               'messages and logs; give the credentials in auth or auth_token' % name)
             return
         if parsed.scheme not in ('https', 'http') or not host:
             self.errors.append('%s %s is not an http(s) URL with a host name' % (name, _shown(url)))
@@ -166,7 +171,8 @@ class ConnectionSettings:
 
 
 def _shown(url):
-    """A URL fit for a message: bounded, so a huge value does not flood the output."""
+    """A URL fit for a message: without user info, bounded, so a huge value does not flood the output."""
+    url = without_userinfo(url)
     return repr(url if len(url) <= 100 else url[:100] + '...')
 
 

@@ -9,11 +9,29 @@ __metaclass__ = type
 
 import json
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.errors import FINAL, K5MailError, NOT_PROCESSED, SERVER_ERROR
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import (
+    FINAL,
+    K5MailError,
+    NOT_PROCESSED,
+    SERVER_ERROR,
+    bounded_text,
+    without_userinfo,
+)
 from ansible_collections.fjcloud.mail.plugins.module_utils.login_guard import LoginGuard, project_scope
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import html_title
 from ansible_collections.fjcloud.mail.plugins.module_utils.retries import LOGIN, retry_after, run_with_retries
 from ansible_collections.fjcloud.mail.plugins.module_utils.transport import clean_token
+
+
+# What to do after Keystone refused the login, by status.
+REJECTED_HINT = ('Check the password, the user name, user_domain_name (the contract number) and the project '
+                 '(project_id or project_name): any of them wrong gives this answer. Not retried: five failed '
+                 'logins within 15 minutes lock the account')
+KEYSTONE_HINTS = {
+    403: 'The user may not use this project: check project_id or project_name, and the user\'s roles in the K5 portal',
+    404: ('Check auth_url: it must be the Keystone v3 of the region, ending in /v3, e.g. '
+          'https://identity.<region_name>.cloud.global.fujitsu.com/v3'),
+}
 
 
 class Token:
@@ -93,7 +111,8 @@ class KeystonePassword:
                                  password=self.password, project_scope=scope)
         with guard.attempt() as outcome:
             reply = transport.post(self.ACTION, url, json.dumps(self.request_body()),
-                                   {'Content-Type': 'application/json', 'Accept': 'application/json'})
+                                   {'Content-Type': 'application/json', 'Accept': 'application/json'},
+                                   url_option='auth_url')
             if reply.status_code == 201:
                 outcome.accepted()
                 return self._token_from(reply, url)
@@ -104,21 +123,22 @@ class KeystonePassword:
     def _token_from(self, reply, url):
         token = clean_token(reply.headers.get('X-Subject-Token'))  # headers match names in any case
         if not token:
-            raise K5MailError(self.ACTION, 'Keystone at %s answered 201 without an X-Subject-Token header' % url,
-                              status=201)
+            raise K5MailError(self.ACTION, 'Keystone at %s answered 201 without an X-Subject-Token header'
+                              % without_userinfo(url), status=201, hint='Check that auth_url is the Keystone v3 of the region')
         body = _json(reply).get('token')
         body = body if isinstance(body, dict) else {}
         return Token(token, body.get('expires_at'), body.get('catalog') or [])
 
     def _error_from(self, reply):
         status = reply.status_code
+        url = without_userinfo(self.auth_url + '/auth/tokens')
         error = _json(reply).get('error')
         detail = error.get('message') if isinstance(error, dict) else html_title(reply.content)
-        detail = ': %s' % ' '.join(str(detail).split())[:300] if detail else ''
+        detail = ': %s' % bounded_text(detail) if detail else ''
         if status == 401:
             return K5MailError(
-                self.ACTION, 'Keystone rejected the credentials of %s%s' % (self.describe(), detail),
-                status=status, hint='Not retried: five failed logins within 15 minutes lock the account for 15 minutes')
+                self.ACTION, 'Keystone rejected the credentials of %s for %s at %s%s'
+                % (self.describe(), self._scope(), url, detail), status=status, hint=REJECTED_HINT)
         if status in (429, 503):
             # Answered by a rate limiter or a proxy with no Keystone behind it: no password was checked.
             failure = NOT_PROCESSED
@@ -126,8 +146,14 @@ class KeystonePassword:
             failure = SERVER_ERROR
         else:
             failure = FINAL
-        return K5MailError(self.ACTION, 'Keystone answered %s%s' % (reply.reason or 'an error', detail),
-                           status=status, failure=failure, retry_after=retry_after(reply.headers))
+        return K5MailError(self.ACTION, 'Keystone at %s answered %s%s' % (url, bounded_text(reply.reason or 'an error', 100), detail),
+                           status=status, failure=failure, retry_after=retry_after(reply.headers),
+                           hint=KEYSTONE_HINTS.get(status))
+
+    def _scope(self):
+        if self.project_id:
+            return 'project_id %s' % self.project_id
+        return 'project_name %s of domain %s' % (self.project_name, self.project_domain_name)
 
 
 def _json(reply):

@@ -24,7 +24,7 @@ except ImportError:
     HAS_LXML = False
     LXML_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.errors import FINAL, K5MailError, NOT_PROCESSED, SERVER_ERROR
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import FINAL, K5MailError, NOT_PROCESSED, SERVER_ERROR, bounded_text
 from ansible_collections.fjcloud.mail.plugins.module_utils.retries import retry_after
 
 # No throttling reply is published; the error page only lists "service use
@@ -152,10 +152,20 @@ def throttling_reply(status, code, message):
     return bool(_THROTTLING_PATTERN.search('%s %s' % (code or '', message or '')))
 
 
-def error_from_reply(action, status, headers, body):
-    """Build the K5MailError for a non-accepted reply."""
+# What to do about a rejected call, by status (the service's own message says what happened).
+_HINTS = {
+    403: ("The user lacks a role for the mail service in the token's project, or the token is for another "
+          "project: check project_id or project_name (or the project of auth_token) and the user's roles "
+          "in the K5 portal"),
+}
+# A 404 without the service's error code comes from a server that is not the mail API.
+_NOT_THE_SERVICE = 'Check endpoint: it must be the mail API of the region, https://mail.<region_name>.cloud.global.fujitsu.com'
+
+
+def error_from_reply(action, status, headers, body, url=None):
+    """Build the K5MailError for a non-accepted reply (from ``url``, shown without user info)."""
     headers = CaseInsensitiveDict(headers)
-    request_id = (headers.get('x-fj-request-id') or '').strip() or None
+    request_id = bounded_text(headers.get('x-fj-request-id') or '', 100) or None
     code = error_type = message = None
     root = None
     try:
@@ -172,6 +182,10 @@ def error_from_reply(action, status, headers, body):
             error_type = name
             message = find_text(root, 'Message')
         request_id = request_id or find_text(root, 'RequestId')
+    # The service's texts, bounded like Keystone's: a reply of megabytes is not a message.
+    code, error_type, request_id = (bounded_text(text, 100) if text else text for text in (code, error_type, request_id))
+    if message is not None:
+        message = bounded_text(message)
     if message is None:
         message = {
             401: 'authentication rejected: the token is missing, invalid or expired',
@@ -184,5 +198,8 @@ def error_from_reply(action, status, headers, body):
         failure = SERVER_ERROR
     else:
         failure = FINAL
-    return K5MailError(action, message, status=status, code=code, error_type=error_type,
-                       request_id=request_id, failure=failure, retry_after=retry_after(headers))
+    hint = _HINTS.get(status)
+    if status == 404 and not code:
+        hint = _NOT_THE_SERVICE
+    return K5MailError(action, message, status=status, code=code, error_type=error_type, request_id=request_id,
+                       failure=failure, retry_after=retry_after(headers), url=url, hint=hint)

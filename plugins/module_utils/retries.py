@@ -88,6 +88,7 @@ def run_with_retries(kind, attempt, backoff, sleep):
     """
     maybe_acted = False
     tries = 0
+    waited = 0.0
     while True:
         tries += 1
         try:
@@ -95,11 +96,18 @@ def run_with_retries(kind, attempt, backoff, sleep):
         except K5MailError as error:
             if error.decided:
                 raise
-            if tries > backoff.retries or not should_retry(kind, error):
+            delay = None
+            if tries <= backoff.retries and should_retry(kind, error):
+                delay = backoff.delay(tries - 1, error.retry_after)
+                if error.retry_within is not None:
+                    # A failure worth repeating only briefly (a refused connection): no longer wait in all.
+                    delay = min(delay, error.retry_within - waited)
+            if delay is None or delay <= 0:
                 error.attempts, error.decided = tries, True
                 raise
             maybe_acted = maybe_acted or may_have_acted(error)
-            sleep(backoff.delay(tries - 1, error.retry_after))
+            sleep(delay)
+            waited += delay
 
 
 def retry_after(headers):

@@ -13,8 +13,8 @@ short_description: Get a Keystone token for the K5 Email Delivery Service
 version_added: 1.0.0
 description:
   - Authenticates once with Keystone v3 (password, scoped to a project) and returns the token,
-    its expiry and the mail endpoint of the region, so that a play authenticates once and passes
-    RV(auth_token) to every later task.
+    its expiry and the mail endpoint, so that a play authenticates once and passes
+    RV(auth_token) and RV(endpoint) to every later task.
   - One login instead of one per task means fewer token requests and no risk of locking the
     account with many parallel password logins (five failures within 15 minutes lock it).
   - The token is a secret. Set C(no_log) to C(true) on the task that registers it.
@@ -78,14 +78,19 @@ expires_at:
   sample: "2026-11-24T13:00:00.000000Z"
 endpoint:
   description:
-    - The mail API endpoint to use with the token. O(endpoint) when given, else the C(mail) endpoint
-      of O(region_name) in the token's service catalog, else the default for the region.
+    - The mail API endpoint to use with the token, by the rule of every module of the collection
+      and of C(fjcloud-mail-external) (see O(endpoint)): O(endpoint), else E(FJCLOUD_MAIL_ENDPOINT),
+      else C(https://mail.<region_name>.cloud.global.fujitsu.com).
+    - The token's service catalog does not change it. When the catalog names another C(mail) endpoint
+      for O(region_name), the module warns and names it, so that it can be given as O(endpoint).
   returned: success
   type: str
   sample: https://mail.jp-east-1.cloud.global.fujitsu.com
 '''
 
+from ansible_collections.fjcloud.mail.plugins.module_utils.errors import bounded_text, without_userinfo
 from ansible_collections.fjcloud.mail.plugins.module_utils.module import K5MailModule
+from ansible_collections.fjcloud.mail.plugins.module_utils.state_dir import normalised_url
 
 
 class AuthModule(K5MailModule):
@@ -98,8 +103,21 @@ class AuthModule(K5MailModule):
 
     def run(self):
         token = self.client.authenticate()
-        endpoint = self.params['endpoint'] or token.endpoint('mail', self.settings.region) or self.settings.endpoint
+        endpoint = self.settings.endpoint  # the rule of every module; the catalog only informs
+        listed = token.endpoint('mail', self.settings.region)
+        if listed and not self.params['endpoint'] and _differ(listed, endpoint):
+            self.module.warn(
+                "the token's service catalog names %s as the mail endpoint of %s, not %s: every module uses the "
+                "endpoint option, else FJCLOUD_MAIL_ENDPOINT, else the default of the region; set endpoint to use "
+                "the catalog's" % (bounded_text(without_userinfo(listed), 200), self.settings.region, endpoint))
         return dict(changed=False, auth_token=token.value, expires_at=token.expires_at, endpoint=endpoint)
+
+
+def _differ(url, other):
+    try:
+        return normalised_url(url, keep_path=True) != normalised_url(other, keep_path=True)
+    except ValueError:  # a catalog URL no parser accepts
+        return True
 
 
 def main():

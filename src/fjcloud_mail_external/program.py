@@ -239,8 +239,9 @@ def run(stdin_text, environ):
     params = connection_params(query, environ)
     settings = ExternalSettings(params)
     if settings.errors:
-        raise UsageError('; '.join(settings.errors))
-    return READERS[kind](settings.client(), query), settings.warnings
+        # The messages never quote user info; masking what the settings found is the second line of defence.
+        raise UsageError(one_line('; '.join(settings.errors), settings.secrets))
+    return READERS[kind](settings.client(), query), [one_line(warning, settings.secrets) for warning in settings.warnings]
 
 
 def one_line(text, secrets):

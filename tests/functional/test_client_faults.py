@@ -200,3 +200,141 @@ def test_bad_connection_options_fail_before_any_login(ansible, emulator, passwor
     assert message in refused_before_any_request(run, emulator)
     assert keystone_requests(emulator) == []
     assert 'a' * 100 not in run.result['msg']
+
+
+# ------------------------------------------- clear and fast network errors (issue 16, finding 9)
+
+def closed_port():
+    """A loopback port nothing listens on (bound once, then released)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize('option', ['endpoint', 'auth_url'])
+def test_a_host_name_that_does_not_resolve_fails_at_once_with_a_hint(ansible, emulator, password_conn, option):
+    # .invalid never resolves (RFC 6761), so nothing is ever sent to such a host.
+    if option == 'endpoint':
+        args = dict(password_conn, endpoint='https://mail.jp-east-9.invalid')
+        url = 'https://mail.jp-east-9.invalid/'
+    else:
+        args = dict(password_conn, auth=dict(password_conn['auth'], auth_url='https://identity.jp-east-9.invalid/v3'))
+        url = 'https://identity.jp-east-9.invalid/v3/auth/tokens'
+    started = time.monotonic()
+    run = ansible.module('smtp_user_info', args)  # the default retries=5
+    elapsed = time.monotonic() - started
+    message = assert_clean_failure(run, '')
+    assert 'the host name of %s does not resolve' % url in message, message
+    assert 'Check region_name and %s' % option in message and 'not retried' in message
+    assert run.result['attempts'] == 1 and 'after' not in message
+    assert elapsed < 15, elapsed  # one ansible process; the old client retried for about 25 s
+
+
+def test_a_refused_connection_is_retried_for_a_few_seconds_only(ansible, emulator, conn):
+    port = closed_port()
+    started = time.monotonic()
+    run = ansible.module('smtp_user_info', dict(conn, endpoint='https://127.0.0.1:%d' % port))  # retries=5
+    elapsed = time.monotonic() - started
+    message = assert_clean_failure(run, 'GetSMTPUserInfo failed: cannot connect: https://127.0.0.1:%d/ (' % port)
+    assert 'Check endpoint and that the service is reachable' in message
+    assert 1 < run.result['attempts'] < 6
+    assert elapsed < 15, elapsed  # the old client waited 0.5-1, 1-2, 2-4, 4-8 and 8-16 s
+
+
+def test_access_denied_names_the_url_and_what_to_do(ansible, emulator):
+    token = emulator.token(user='denied-user', password='denied-password')
+    run = ansible.module('smtp_user_info', dict(endpoint=emulator.url, ca_cert=emulator.ca_cert, auth_token=token))
+    message = assert_clean_failure(run, 'GetSMTPUserInfo failed: HTTP 403 Access Denied (request id ')
+    assert ' from %s/. ' % emulator.url in message
+    assert "lacks a role for the mail service in the token's project" in message and 'project_id' in message
+
+
+def test_a_keystone_404_names_the_url_tried(ansible, emulator, password_conn):
+    auth_url = emulator.url + '/identity'  # a server that answers, but not with Keystone there
+    run = ansible.module('smtp_user_info', dict(password_conn, auth=dict(password_conn['auth'], auth_url=auth_url)))
+    message = assert_clean_failure(run, 'Keystone authentication failed: HTTP 404 Keystone at %s/v3/auth/tokens answered '
+                                        % auth_url)
+    assert 'Check auth_url: it must be the Keystone v3 of the region, ending in /v3' in message
+    assert mail_actions(emulator) == []
+
+
+def test_a_huge_service_message_is_bounded(ansible, emulator, conn):
+    emulator.fault(action='GetSMTPUserInfo', status=400, body='error', code='InvalidParameterValue',
+                   message='m' * 3000000)
+    run = ansible.module('smtp_user_info', conn)
+    message = assert_clean_failure(run, 'GetSMTPUserInfo failed: HTTP 400 InvalidParameterValue: ' + 'm' * 300 + '... ')
+    assert len(message) < 1000 and len(run.output) < 20000
+
+
+def test_a_keystone_401_names_what_may_be_wrong(ansible, emulator, password_conn):
+    password_conn['auth']['project_id'] = 'f' * 32  # a typo in the project: the scope may be the cause
+    run = ansible.module('smtp_user_info', password_conn)
+    message = assert_clean_failure(run, 'Keystone authentication failed: HTTP 401 Keystone rejected the credentials of '
+                                        'user demo-user of contract ct0000000001 for project_id %s at %s/auth/tokens'
+                                        % ('f' * 32, emulator.auth_url))
+    for cause in ('the password', 'the user name', 'user_domain_name (the contract number)', 'project_id or project_name'):
+        assert cause in message
+    assert '..' not in message.replace('...', '') and 'Not retried' in message
+    assert DEMO_AUTH['password'] not in run.output
+
+
+# -------------------------------------- URLs with user info, also malformed (issue 16, finding 5)
+
+MALFORMED = ['https://admin:%s@127.0.0.1:4430x/' % LEAK, 'https://admin:%s@[::1/' % LEAK,
+             'https://admin:%s@127.0.0.1:99999/' % LEAK, 'admin:%s@127.0.0.1:4430' % LEAK]
+
+
+@pytest.mark.parametrize('option', ['endpoint', 'auth_url'])
+@pytest.mark.parametrize('url', MALFORMED, ids=['bad-port', 'bad-bracket', 'port-99999', 'no-scheme'])
+def test_a_malformed_url_with_user_info_is_never_echoed(ansible, emulator, password_conn, option, url, tmp_path):
+    if option == 'endpoint':
+        args = dict(password_conn, endpoint=url)
+    else:
+        args = dict(password_conn, auth=dict(password_conn['auth'], auth_url=url))
+    # From a vars file, as secrets come in: ansible-core shows the task's own text when it fails.
+    (tmp_path / 'vars.json').write_text(json.dumps(dict(args=args)))
+    run = ansible.playbook('''
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - fjcloud.mail.smtp_user_info: "{{ args }}"
+''', extra_args=['-vvv', '-e', '@%s' % (tmp_path / 'vars.json')])
+    message = refused_before_any_request(run, emulator)
+    assert 'must not hold a user name or password' in message
+    assert LEAK not in run.output and LEAK not in json.dumps(run.results)
+    assert keystone_requests(emulator) == []
+
+
+# ------------------------------------------------- one endpoint rule (issue 16, finding 9)
+
+def test_auth_returns_the_endpoint_every_module_uses(ansible, emulator, password_conn, listener):
+    """No endpoint given: auth and smtp_user_info both take the region's default, not the token's catalog.
+
+    smtp_user_info goes through a local proxy (the listener), which shows the host it was asked
+    for without any name being resolved; Keystone (on 127.0.0.1) is reached directly.
+    """
+    args = dict(password_conn, region_name='jp-east-1')  # the emulator's region, in its catalog
+    del args['endpoint']
+    default = 'https://mail.jp-east-1.cloud.global.fujitsu.com'
+    run = ansible.module('auth', args)
+    assert run.rc == 0, run.output
+    assert run.result['endpoint'] == default
+    assert any("the token's service catalog names %s" % emulator.url in warning for warning in run.result['warnings'])
+    proxy = {'HTTPS_PROXY': 'http://127.0.0.1:%d' % listener.port, 'NO_PROXY': '127.0.0.1'}
+    proxy.update(https_proxy=proxy['HTTPS_PROXY'], no_proxy='127.0.0.1')
+    run = ansible.module('smtp_user_info', dict(args, retries=0), env=proxy)
+    assert run.rc != 0
+    assert listener.received and listener.received[0].startswith(b'CONNECT mail.jp-east-1.cloud.global.fujitsu.com:443 ')
+    assert mail_actions(emulator) == []
+
+
+def test_auth_takes_the_endpoint_from_the_environment_like_every_module(ansible, emulator, password_conn):
+    args = dict(password_conn, region_name='jp-east-3')
+    del args['endpoint']
+    env = {'FJCLOUD_MAIL_ENDPOINT': emulator.url}
+    run = ansible.module('auth', args, env=env)
+    assert run.rc == 0, run.output
+    assert run.result['endpoint'] == emulator.url and not run.result.get('warnings')
+    run = ansible.module('smtp_user_info', args, env=env)
+    assert run.rc == 0, run.output
+    assert mail_actions(emulator) == [('GetSMTPUserInfo', 404)]

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -240,3 +243,104 @@ def test_read_only_client_refuses_writes_before_any_request(emu, tmp_path, monke
             client.call(action)
     assert client.call('GetSendQuota').status == 200
     assert requests_seen(emu) == [('mail', 'GetSendQuota')]
+
+
+# -------------------------------------------- URLs, endpoints and network errors (issue 16, findings 5 and 9)
+
+LEAK = 'leaked-secret-7f3a'
+MALFORMED = ['https://admin:%s@127.0.0.1:4430x/' % LEAK, 'https://admin:%s@[::1/' % LEAK,
+             'https://admin:%s@127.0.0.1:99999/' % LEAK, 'admin:%s@127.0.0.1:4430' % LEAK]
+# Where a URL can come from: the query, or the environment.
+URL_SOURCES = [('query', 'endpoint'), ('query', 'auth_url'), ('env', 'FJCLOUD_MAIL_ENDPOINT'), ('env', 'OS_AUTH_URL')]
+
+
+@pytest.mark.parametrize('source, name', URL_SOURCES, ids=['endpoint', 'auth_url', 'FJCLOUD_MAIL_ENDPOINT', 'OS_AUTH_URL'])
+@pytest.mark.parametrize('url', MALFORMED, ids=['bad-port', 'bad-bracket', 'port-99999', 'no-scheme'])
+def test_a_malformed_url_with_user_info_is_never_on_stderr(emu, external, source, name, url):
+    query = {'data': 'smtp_user'}
+    if source == 'query':
+        query[name] = url
+        run = external(query, secrets=('demo-password', LEAK))
+    else:
+        run = external(query, env={name: url}, secrets=('demo-password', LEAK))
+    assert run.rc == 2
+    assert 'must not hold a user name or password' in run.error
+    assert requests_seen(emu) == []
+
+
+def test_a_host_name_that_does_not_resolve_fails_at_once_with_a_hint(emu, external):
+    # .invalid never resolves (RFC 6761), so nothing is ever sent to such a host.
+    started = time.monotonic()
+    run = external({'data': 'smtp_user', 'endpoint': 'https://mail.jp-east-9.invalid'})
+    assert run.rc == 1
+    assert 'the host name of https://mail.jp-east-9.invalid/ does not resolve' in run.error
+    assert 'Check region_name and endpoint' in run.error and ' after ' not in run.error
+    assert time.monotonic() - started < 15
+
+
+class ConnectRecorder:
+    """A local HTTP proxy stand-in: records the first line of each request (CONNECT host:port) and hangs up."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(5)
+        self.sock.settimeout(0.2)
+        self.url = 'http://127.0.0.1:%d' % self.sock.getsockname()[1]
+        self.lines = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        deadline = time.monotonic() + 120
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn, dummy = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                try:
+                    self.lines.append(conn.recv(4096).split(b'\r\n')[0].decode('ascii', 'replace'))
+                except OSError:
+                    pass
+
+    def env(self):
+        """Proxy variables that send the mail API through the recorder and Keystone (127.0.0.1) directly."""
+        return {'HTTPS_PROXY': self.url, 'https_proxy': self.url, 'NO_PROXY': '127.0.0.1', 'no_proxy': '127.0.0.1'}
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def proxy():
+    recorder = ConnectRecorder()
+    yield recorder
+    recorder.close()
+
+
+@pytest.mark.parametrize('region', [None, 'jp-east-3'])
+def test_auth_smtp_user_info_and_the_program_pick_the_same_endpoint(emu, external, proxy, ansible, region):
+    """The same inputs without an endpoint: auth returns, and smtp_user_info and the program call, one URL.
+
+    The mail API calls go to a local proxy that records the host asked for, so no name is resolved.
+    """
+    host = 'mail.%s.cloud.global.fujitsu.com' % (region or 'jp-east-1')
+    auth = dict(DEMO_AUTH, auth_url=emu.auth_url)
+    args = dict(auth=auth, ca_cert=emu.ca_cert, retries=0)
+    if region:
+        args['region_name'] = region
+    run = ansible.module('auth', args)
+    assert run.rc == 0, run.output
+    assert run.result['endpoint'] == 'https://' + host
+    run = ansible.module('smtp_user_info', args, env=proxy.env())
+    assert run.rc != 0 and 'GetSMTPUserInfo failed' in run.result['msg']
+    env = dict(proxy.env(), FJCLOUD_MAIL_ENDPOINT=None, OS_REGION_NAME=region)
+    run = external({'data': 'smtp_user', 'retries': '0'}, env=env)
+    assert run.rc == 1 and 'GetSMTPUserInfo failed' in run.error
+    assert proxy.lines == ['CONNECT %s:443 HTTP/1.1' % host] * 2
+    assert [action for service, action in requests_seen(emu) if service == 'mail'] == []

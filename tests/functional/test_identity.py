@@ -75,9 +75,10 @@ def test_auth_once_then_five_tasks_make_one_token_request(ansible, emulator):
     assert 'demo-password' not in run.output
 
 
-def test_auth_returns_the_catalog_endpoint_in_check_mode(ansible, emulator, password_conn):
+def test_auth_returns_the_endpoint_in_check_mode(ansible, emulator, password_conn):
+    # The endpoint rule of every module (issue 16): the option, then FJCLOUD_MAIL_ENDPOINT, then the default.
     del password_conn['endpoint']
-    run = ansible.module('auth', password_conn, check=True)
+    run = ansible.module('auth', password_conn, check=True, env={'FJCLOUD_MAIL_ENDPOINT': emulator.url})
     assert run.rc == 0, run.output
     assert run.result['changed'] is False
     assert run.result['endpoint'].rstrip('/') == emulator.url

@@ -119,9 +119,13 @@ def test_request_id_falls_back_to_body_when_header_is_missing():
     assert error.failure == SERVER_ERROR
 
 
-def test_access_denied():
-    error = error_from_reply('CreateSMTPUser', 403, {'X-FJ-Request-Id': RID}, ACCESS_DENIED.encode())
-    assert str(error) == 'CreateSMTPUser failed: HTTP 403 Access Denied (request id %s)' % RID
+def test_access_denied_names_the_url_and_what_to_do():
+    error = error_from_reply('CreateSMTPUser', 403, {'X-FJ-Request-Id': RID}, ACCESS_DENIED.encode(),
+                             url='https://admin:pw-secret@mail.example.com/')
+    assert str(error) == (
+        "CreateSMTPUser failed: HTTP 403 Access Denied (request id %s) from https://********@mail.example.com/. "
+        "The user lacks a role for the mail service in the token's project, or the token is for another project: "
+        "check project_id or project_name (or the project of auth_token) and the user's roles in the K5 portal" % RID)
 
 
 def test_empty_401():
@@ -269,7 +273,8 @@ def test_unreachable_endpoint_message(session, clock):
     with pytest.raises(K5MailError) as info:
         make_client(session, clock, retries=1).call('CreateSMTPUser')
     assert str(info.value) == ('CreateSMTPUser failed: cannot connect: %s (Failed to establish a new connection: '
-                               '[Errno 111] Connection refused) after 2 attempts' % ENDPOINT)
+                               '[Errno 111] Connection refused) after 2 attempts. Check endpoint and that the service '
+                               'is reachable from this host (proxy, firewall)' % ENDPOINT)
 
 
 def test_tls_failure_is_not_retried_and_names_ca_cert(session, clock):
@@ -367,4 +372,5 @@ def test_401_without_password_auth_says_what_to_do(session, clock):
     with pytest.raises(K5MailError) as info:
         make_client(session, clock).call('GetSMTPUserInfo')
     assert str(info.value) == ('GetSMTPUserInfo failed: HTTP 401 authentication rejected: the token is missing, invalid or expired '
-                               '(request id %s). Give a fresh auth_token, or auth (Keystone password) so the module can get one' % RID)
+                               '(request id %s) from %s. Give a fresh auth_token, or auth (Keystone password) so the module '
+                               'can get one' % (RID, ENDPOINT))

@@ -186,3 +186,31 @@ def test_the_real_guard_refuses_a_second_login_after_a_rejection_without_a_reque
         client(session, clock, token=None, keystone=auth).call('GetSMTPUserInfo')
     with pytest.raises(K5MailError, match='not tried'):
         client(session, clock, token=None, keystone=auth).call('GetSMTPUserInfo')
+
+
+# ---------------------------------------- a refused connection: a few seconds in all (issue 16, finding 9)
+
+def test_a_failure_with_retry_within_stops_once_that_much_was_waited():
+    sleeps = []
+
+    def refused():
+        raise K5MailError('GetSendQuota', 'cannot connect', failure=NOT_SENT, retry_within=4.0)
+
+    with pytest.raises(K5MailError) as info:
+        run_with_retries(IDEMPOTENT, refused, Backoff(20, rng=lambda: 0.5), sleeps.append)
+    # 0.75 + 1.5, then the 3 s of the backoff cut to the 1.75 s left; then no more.
+    assert sleeps == [0.75, 1.5, 1.75] and info.value.attempts == 4
+
+
+def test_a_refused_connection_through_the_client_waits_a_few_seconds_in_all(clock):
+    from fake_http import FakeSession
+    session = FakeSession(clock)
+    for _attempt in range(6):
+        session.expect(ENDPOINT, raises=connection_refused(ENDPOINT))
+    client = K5MailClient(ENDPOINT, token='tok', session=session, retries=5, pacer=Pacer(clock=clock, sleep=clock.sleep),
+                          sleep=clock.sleep, backoff=Backoff(5, rng=lambda: 0.999))
+    with pytest.raises(K5MailError, match='cannot connect') as info:
+        client.call('GetSendQuota')
+    waited = sum(clock.sleeps)  # the backoff's and the pacer's
+    assert waited <= 5.5, clock.sleeps  # the old client waited about 31 s with this rng
+    assert 2 <= info.value.attempts == len(session.calls) < 6
