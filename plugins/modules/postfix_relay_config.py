@@ -20,11 +20,18 @@ description:
   - The relay's line in C(sasl_passwd) is the line after the comment
     C(# managed by fjcloud.mail.postfix_relay). When the relay's host or port changes, that line is
     replaced; a line without the comment whose key is the relay's C([host]:port) (written by earlier
-    releases) is taken over. Other lines stay as they are.
-  - C(sasl_passwd) is written to a new file created with mode 0600 in the same directory and moved
-    into place, so it is never readable by anyone but root, not even while it is created. Its index
-    is built with C(postmap) under umask 077 when the file changed, or when the index is missing or
-    older than the file, and kept root's with mode 0600.
+    releases) is taken over. A line whose key is the relay's in other letter case (C([SMTP.Example.COM]:587))
+    is removed and reported in RV(sasl_passwd_removed), since Postfix's lookups fold case and the first line
+    would win over the relay's. Other lines stay as they are; lines are split at newlines only, and continuation
+    lines (starting with whitespace) go with their line.
+  - C(sasl_passwd) and its index are built under temporary names in the same directory (C(.sasl_passwd.XXXXXXXX),
+    root's, mode 0600 from creation, C(postmap) under umask 077), the new index is checked to answer the relay's
+    key, and then both are moved into place. So neither is ever readable by anyone but root, and a C(postmap)
+    that is killed or fails (a full disk) leaves the previous index in place, never a broken one.
+  - Every run checks that the index answers the relay's key with the wanted credentials (one C(postmap -q)); a
+    missing, older, empty, broken or outdated index is rebuilt and reported as a change (RV(index_rebuilt)).
+  - Temporary files that a killed run left in O(config_dir) (root's C(.sasl_passwd.*) files older than 10 seconds
+    that no running instance of the module holds locked) are removed, and reported in RV(stale_files_removed).
   - In C(main.cf) only the keys that differ are set (C(postconf -e)); keys that must go are removed
     (C(postconf -X)), that is C(smtp_tls_CAfile) when there is no CA file, and the keys of O(main_cf_extra)
     whose value is null. The rest of C(main.cf) stays as it is.
@@ -39,8 +46,8 @@ attributes:
     description: Reads only; the result says what would change.
     support: full
   diff_mode:
-    description: Shows the C(main.cf) keys before and after, and the relay's C(sasl_passwd) lines with the
-      password replaced by C(********).
+    description: Shows the C(main.cf) keys before and after, and the keys of the C(sasl_passwd) lines; values,
+      comments and continuation lines are replaced by C(********).
     support: full
   idempotent:
     description: A second run with the same options changes nothing.
@@ -199,16 +206,27 @@ sasl_passwd_changed:
   type: bool
   sample: true
 sasl_passwd_removed:
-  description: The keys of the lines the module removed from C(sasl_passwd) (lines it had written for an earlier relay).
+  description:
+    - The keys of the lines the module removed from C(sasl_passwd) (or would remove) -- lines it had written for an
+      earlier relay, and lines whose key is the relay's in other letter case, which would shadow the relay's line.
   returned: always
   type: list
   elements: str
   sample: ["[old-relay.example.com]:587"]
 index_rebuilt:
-  description: Whether the index of C(sasl_passwd) was (or would be) rebuilt with C(postmap).
+  description:
+    - Whether the index of C(sasl_passwd) was (or would be) rebuilt with C(postmap), because C(sasl_passwd) changed
+      or the index did not answer the relay's key with the wanted credentials (missing, older than C(sasl_passwd),
+      broken by a killed C(postmap), or outdated).
   returned: always
   type: bool
   sample: true
+stale_files_removed:
+  description: The names of the temporary files of an earlier, killed run removed (or that would be removed) from O(config_dir).
+  returned: always
+  type: list
+  elements: str
+  sample: [.sasl_passwd.k3j9x0qa, .sasl_passwd.k3j9x0qa.db]
 reload_needed:
   description: Whether Postfix must be reloaded for the changes to take effect.
   returned: always
@@ -227,16 +245,27 @@ package_manager:
   sample: apt
 '''
 
+import errno
+import fcntl
 import os
 import re
 import shutil
+import stat
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 MARKER = '# managed by fjcloud.mail.postfix_relay'
 MASK = '********'
 INDEX_SUFFIXES = {'hash': '.db', 'btree': '.db', 'lmdb': '.lmdb', 'cdb': '.cdb'}
+# Temporary files of this module in config_dir: .sasl_passwd.XXXXXXXX and its index (.sasl_passwd.XXXXXXXX.db).
+TEMP_PREFIX = '.sasl_passwd.'
+# A temporary file younger than this may belong to a run that has not locked it yet.
+STALE_AFTER = 10
+# Whitespace as Postfix's tables read it (C isspace): it ends a key and starts a continuation line.
+POSTFIX_SPACE = ' \t\n\v\f\r'
+KEY_END = re.compile('[%s]' % POSTFIX_SPACE)
 SYSTEM_CA_FILES = ('/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt',
                    '/etc/ssl/ca-bundle.pem', '/etc/ssl/cert.pem')
 DEBIAN_MAIN_CF = '/usr/share/postfix/main.cf.debian'
@@ -312,66 +341,203 @@ class Postfix:
         return values
 
 
-def sasl_plan(text, nexthop, line):
-    """The new sasl_passwd text and the keys of the managed lines removed.
+def table_lines(text):
+    """The lines of a Postfix table, split on newlines only: a form feed or \\x1c stays inside its line."""
+    lines = text.split('\n')
+    if lines[-1] == '':
+        lines.pop()
+    return lines
 
-    The relay's line follows MARKER. A marked line of an earlier relay goes; a bare
-    line for this nexthop (earlier releases) is taken over. Other lines stay in place.
+
+def line_kind(line):
+    """How Postfix reads a table line: 'ignored' (blank or comment), 'continuation' (starts with whitespace), or 'entry'."""
+    stripped = line.strip(POSTFIX_SPACE)
+    if not stripped or stripped.startswith('#'):
+        return 'ignored'
+    return 'continuation' if line[0] in POSTFIX_SPACE else 'entry'
+
+
+def entry_key(line):
+    return KEY_END.split(line, 1)[0]
+
+
+def entry_lines(lines, start):
+    """The indexes of the logical line starting at ``start``: it and its continuation lines."""
+    indexes = [start]
+    for index in range(start + 1, len(lines)):
+        kind = line_kind(lines[index])
+        if kind == 'entry':
+            break
+        if kind == 'continuation':
+            indexes.append(index)
+    return indexes
+
+
+def sasl_plan(text, nexthop, line):
+    """The new sasl_passwd text and the keys of the lines removed (other than nexthop's own).
+
+    The relay's line follows MARKER. A marked line of an earlier relay goes; a bare line for
+    this nexthop (earlier releases) is taken over; a line whose key is nexthop in other letter
+    case goes too (reported), since Postfix's hash and lmdb lookups fold case and the first
+    line would win. Continuation lines go with their line; other lines stay in place.
     """
-    lines = text.splitlines()
-    kept, removed, position, index = [], [], None, 0
-    while index < len(lines):
-        current = lines[index]
+    lines = table_lines(text)
+    dropped, removed = set(), []
+    for index, current in enumerate(lines):
+        if index in dropped:
+            continue
         if current.strip() == MARKER:
-            following = lines[index + 1] if index + 1 < len(lines) else ''
-            if following.strip() and not following.lstrip().startswith('#'):
-                removed.append(following.split()[0])
-                index += 1
-            position = len(kept) if position is None else position
-        elif current.split()[:1] == [nexthop]:
-            removed.append(nexthop)
-            position = len(kept) if position is None else position
-        else:
-            kept.append(current)
-        index += 1
-    if position is None:
-        position = len(kept)
+            dropped.add(index)
+            following = index + 1
+            if following < len(lines) and line_kind(lines[following]) == 'entry':
+                removed.append(entry_key(lines[following]))
+                dropped.update(entry_lines(lines, following))
+        elif line_kind(current) == 'entry' and entry_key(current).lower() == nexthop.lower():
+            removed.append(entry_key(current))
+            dropped.update(entry_lines(lines, index))
+    kept = [current for index, current in enumerate(lines) if index not in dropped]
+    position = min(dropped) if dropped else len(kept)  # every line before the first dropped one is kept
     new_lines = kept[:position] + [MARKER, line] + kept[position:]
     return '\n'.join(new_lines) + '\n', [key for key in removed if key != nexthop]
 
 
 def masked(text):
-    """sasl_passwd with every password replaced, for diffs."""
+    """sasl_passwd for diffs: the keys only; values, comments and continuation lines become MASK."""
     out = []
-    for line in text.splitlines():
-        fields = line.split(None, 1)
-        if len(fields) == 2 and not line.lstrip().startswith('#'):
-            line = '%s %s:%s' % (fields[0], fields[1].split(':', 1)[0], MASK)
-        out.append(line)
-    return '\n'.join(out) + ('\n' if out else '')
+    for line in table_lines(text):
+        stripped = line.strip()
+        if not stripped or stripped in (MARKER, '#'):
+            out.append(stripped)
+        elif stripped.startswith('#'):
+            out.append('# ' + MASK)  # a comment may hold an old line, with its password
+        elif line[0].isspace():
+            out.append('    ' + MASK)  # continues the value of the line above
+        else:
+            fields = line.split(None, 1)
+            out.append(fields[0] if len(fields) == 1 else '%s %s' % (fields[0], MASK))
+    return ''.join(line + '\n' for line in out)
 
 
-def write_secret(path, content):
-    """Write root's 0600 file atomically: it is never, not for a moment, readable by others."""
+def map_lookup(postfix, map_type, path, key):
+    """What Postfix's map answers for key (postmap -q), or None: no such key, or no readable index. Never shown."""
+    rc, out, dummy_err = postfix.module.run_command(['postmap', '-c', postfix.config_dir, '-q', key, '%s:%s' % (map_type, path)])
+    return out[:-1] if rc == 0 and out.endswith('\n') else None
+
+
+def index_answers(postfix, map_type, path, key, value):
+    """True when the index of path is not older than path and answers key with value.
+
+    One postmap -q per run: an empty or half-written index (a postmap killed, a full disk)
+    fails it whatever its date says, and so do a stale value and a missing index.
+    """
+    try:
+        if os.stat(path + INDEX_SUFFIXES[map_type]).st_mtime < os.stat(path).st_mtime:
+            return False
+    except OSError:
+        return False
+    return map_lookup(postfix, map_type, path, key) == value
+
+
+def install_sasl_passwd(postfix, map_type, path, content, key, value, replace_source):
+    """Build the index beside sasl_passwd under a temporary name, check it, then move it (and the file) into place.
+
+    postmap rewrites an index in place: killed, or out of disk space, it leaves a broken index
+    that Postfix reads. Built from a temporary copy, the live index is always the previous one or
+    the new, checked one. The temporary files are root's, 0600 from creation, and locked while
+    this run uses them, so that a later run can tell those of a killed run (stale_temp_files).
+    """
     directory = os.path.dirname(path)
-    descriptor, temp_path = tempfile.mkstemp(prefix='.sasl_passwd.', dir=directory)  # created 0600
+    index = path + INDEX_SUFFIXES[map_type]
+    descriptor, temp_path = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)  # created 0600
+    temp_index = temp_path + INDEX_SUFFIXES[map_type]
     try:
         with os.fdopen(descriptor, 'wb') as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             handle.write(content.encode('utf-8', 'surrogateescape'))
             handle.flush()
             os.fchown(handle.fileno(), 0, 0)
             os.fchmod(handle.fileno(), 0o600)
             os.fsync(handle.fileno())
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.unlink(temp_path)
-        raise
-    directory_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(directory_fd)
+            previous_umask = os.umask(0o077)
+            try:
+                rc, out, err = postfix.module.run_command(['postmap', '-c', postfix.config_dir, '%s:%s' % (map_type, temp_path)])
+            finally:
+                os.umask(previous_umask)
+            if rc != 0:
+                outcome = 'killed by signal %d' % -rc if rc < 0 else 'exit code %d' % rc
+                postfix.module.fail_json(msg='postmap could not build the index of %s (%s): %s The previous index '
+                                         'is left in place.' % (path, outcome, (err or out).strip() or 'no message.'))
+            if map_lookup(postfix, map_type, temp_path, key) != value:
+                postfix.module.fail_json(msg="postmap built an index of %s that does not answer %s with the relay's "
+                                         "credentials; the previous index is left in place." % (path, key))
+            os.chown(temp_index, 0, 0)
+            os.chmod(temp_index, 0o600)
+            sync_path(temp_index)
+            os.replace(temp_index, index)  # the index first: Postfix reads only the index
+            if replace_source:
+                os.replace(temp_path, path)
+        sync_path(directory)
     finally:
-        os.close(directory_fd)
+        remove_files(directory, [name for name in os.listdir(directory)
+                                 if name == os.path.basename(temp_path) or name.startswith(os.path.basename(temp_path) + '.')])
+
+
+def sync_path(path):
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def stale_temp_files(directory, now):
+    """The names of this module's temporary files in directory that a killed run left behind.
+
+    Those are root's regular files named TEMP_PREFIX..., older than STALE_AFTER seconds, whose
+    temporary sasl_passwd no live run holds locked (a run locks it right after creating it,
+    and holds the lock until its files are renamed or removed).
+    """
+    stale = []
+    for name in sorted(os.listdir(directory)):
+        if not name.startswith(TEMP_PREFIX):
+            continue
+        try:
+            status = os.lstat(os.path.join(directory, name))
+        except OSError:
+            continue
+        if not stat.S_ISREG(status.st_mode) or status.st_uid != 0 or now - status.st_mtime < STALE_AFTER:
+            continue
+        source = TEMP_PREFIX + name[len(TEMP_PREFIX):].split('.', 1)[0]  # .sasl_passwd.XXXX of .sasl_passwd.XXXX.db
+        if not locked(os.path.join(directory, source)):
+            stale.append(name)
+    return stale
+
+
+def locked(path):
+    """True when another process holds a lock on path (a regular file)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return False
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return True
+        raise
+    finally:
+        os.close(descriptor)
+    return False
+
+
+def remove_files(directory, names):
+    for name in names:
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass  # removed meanwhile, by another run
 
 
 def root_only(path):
@@ -506,27 +672,28 @@ def main():
     # sasl_passwd: the plan, from what is there now.
     result = dict(changed=False, nexthop=nexthop, map_type=map_type, main_cf_set=to_set, main_cf_removed=to_remove,
                   sasl_passwd_changed=False, sasl_passwd_removed=[], index_rebuilt=False, reload_needed=False,
+                  stale_files_removed=stale_temp_files(config_dir, time.time()),
                   missing_packages=missing, package_manager=manager)
     diffs = []
-    new_text = None
+    new_text = planned = value = None
     index_fix = False
     if params['smtp_user'] is not None:
         old_text = ''
-        exists = os.path.exists(sasl_passwd)
-        if exists:
+        if os.path.exists(sasl_passwd):
             with open(sasl_passwd, 'rb') as handle:
                 old_text = handle.read().decode('utf-8', 'surrogateescape')
-        line = '%s %s:%s' % (nexthop, params['smtp_user'], params['smtp_password'])
-        planned, result['sasl_passwd_removed'] = sasl_plan(old_text, nexthop, line)
+        value = '%s:%s' % (params['smtp_user'], params['smtp_password'])
+        planned, result['sasl_passwd_removed'] = sasl_plan(old_text, nexthop, '%s %s' % (nexthop, value))
         if planned != old_text:
             new_text = planned
             before, after = masked(old_text), masked(planned)
             if before == after:
-                after += '# (the password changes)\n'
+                after += '# (the credentials change)\n'
             diffs.append(dict(before_header=sasl_passwd, after_header=sasl_passwd, before=before, after=after))
         result['sasl_passwd_changed'] = new_text is not None or not root_only(sasl_passwd)
-        index_stale = not os.path.exists(index) or (exists and os.stat(index).st_mtime < os.stat(sasl_passwd).st_mtime)
-        result['index_rebuilt'] = new_text is not None or index_stale or 'smtp_sasl_password_maps' in to_set
+        # Checked on every run: whatever left the index missing, stale or broken, it is rebuilt.
+        result['index_rebuilt'] = (new_text is not None or 'smtp_sasl_password_maps' in to_set
+                                   or not index_answers(postfix, map_type, sasl_passwd, nexthop, value))
         index_fix = os.path.exists(index) and not root_only(index)
     if to_set or to_remove:
         keys = sorted(set(to_set) | set(to_remove))
@@ -536,7 +703,7 @@ def main():
             after=''.join('%s = %s\n' % (key, to_set[key]) for key in keys if key in to_set)))
 
     result['reload_needed'] = bool(to_set or to_remove or result['sasl_passwd_changed'] or result['index_rebuilt'])
-    result['changed'] = result['reload_needed'] or index_fix or created_main_cf
+    result['changed'] = result['reload_needed'] or index_fix or created_main_cf or bool(result['stale_files_removed'])
     if module._diff and diffs:
         result['diff'] = diffs
     if not params['tls_verify']:
@@ -546,19 +713,12 @@ def main():
         module.exit_json(**result)
 
     # Apply: sasl_passwd and its index first, so that main.cf never points at a missing index.
-    if new_text is not None:
-        write_secret(sasl_passwd, new_text)
-    elif result['sasl_passwd_changed']:
+    remove_files(config_dir, result['stale_files_removed'])
+    if result['index_rebuilt']:
+        install_sasl_passwd(postfix, map_type, sasl_passwd, planned, nexthop, value, replace_source=new_text is not None)
+    if result['sasl_passwd_changed'] and new_text is None:
         os.chown(sasl_passwd, 0, 0)
         os.chmod(sasl_passwd, 0o600)
-    if result['index_rebuilt']:
-        if os.path.exists(index):
-            os.chmod(index, 0o600)  # postmap rewrites it in place: narrow it before the new secrets go in
-        previous_umask = os.umask(0o077)
-        try:
-            postfix.run('postmap', '%s:%s' % (map_type, sasl_passwd))
-        finally:
-            os.umask(previous_umask)
     if os.path.exists(index) and not root_only(index):
         os.chown(index, 0, 0)
         os.chmod(index, 0o600)
