@@ -19,13 +19,14 @@ import time
 import pytest
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError, LOST_REPLY, NOT_SENT, SERVER_ERROR
-from ansible_collections.fjcloud.mail.plugins.module_utils.login_guard import KEY_NAME, LoginGuard
+from ansible_collections.fjcloud.mail.plugins.module_utils.login_guard import LoginGuard
 from ansible_collections.fjcloud.mail.plugins.module_utils.pacing import SharedPacer
 from ansible_collections.fjcloud.mail.plugins.module_utils.state_dir import STATE_DIR_ENV, default_state_dir
 
 AUTH_URL = 'https://identity.example.com/v3'
 WINDOW = 900
 PASSWORD = 'Secret-Passw0rd'
+KEY_NAME = 'login-key'  # the secret key of the fingerprints, in the state directory
 
 
 def guard(state, clock=None, auth_url=AUTH_URL, username='alice', domain='ct0001', password=PASSWORD,
@@ -303,13 +304,13 @@ def no_locks(fd, operation):
 
 def test_a_state_dir_without_locks_is_a_clear_error(state, clock, monkeypatch):
     monkeypatch.setattr(fcntl, 'flock', no_locks)
-    message = refusal(guard(state, clock))
-    assert 'the filesystem of the state directory offers no locks (ENOLCK' in message
-    assert 'Set %s to a directory on a local filesystem' % STATE_DIR_ENV in message
     with pytest.raises(K5MailError, match='offers no locks') as info:
         with SharedPacer('https://mail.example.com', state_dir=state).slot():
             pass
     assert str(info.value).startswith('Pacing mail API calls failed: cannot lock ')
+    message = refusal(guard(state, clock))
+    assert 'the filesystem of the state directory offers no locks (ENOLCK' in message
+    assert 'Set %s to a directory on a local filesystem' % STATE_DIR_ENV in message
 
 
 def no_passwd_entry(uid):
@@ -320,6 +321,7 @@ def test_without_a_passwd_entry_the_state_dir_is_under_home_when_home_is_the_use
     monkeypatch.delenv(STATE_DIR_ENV)
     monkeypatch.setattr(pwd, 'getpwuid', no_passwd_entry)
     monkeypatch.setenv('HOME', str(tmp_path))
+    assert SharedPacer('https://mail.example.com').path.startswith(str(tmp_path / '.ansible' / 'fjcloud.mail') + os.sep)
     assert default_state_dir() == str(tmp_path / '.ansible' / 'fjcloud.mail')
     assert login(guard(None, clock), 'accepted')
 
@@ -337,8 +339,8 @@ def test_without_a_passwd_entry_nor_a_home_of_the_user_the_error_says_what_to_se
             (0o40700, 0, 0, 1, os.getuid() + 1, 0, 0, 0, 0, 0)) if path == str(tmp_path) else real_stat(path, *args, **kwargs))
     else:
         monkeypatch.setenv('HOME', home)
-    for make in (lambda: LoginGuard(AUTH_URL, 'alice', 'ct0001', password=PASSWORD),
-                 lambda: SharedPacer('https://mail.example.com')):
+    for make in (lambda: SharedPacer('https://mail.example.com'),
+                 lambda: LoginGuard(AUTH_URL, 'alice', 'ct0001', password=PASSWORD)):
         with pytest.raises(K5MailError) as info:
             make()
         message = str(info.value)
