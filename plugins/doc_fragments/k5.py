@@ -126,11 +126,12 @@ notes:
     a throttling reply caused by other clients is retried with backoff.
   - Authentication precedence is O(auth_token), then O(auth); every option falls back to its
     environment variable when it is not set in the task.
-  - After Keystone rejects a login, no task of the same user on the same host logs in to the same
-    account (auth URL, user name, contract) for 15 minutes; each fails at once without a request,
-    saying when it may try again. Once the credentials are corrected, delete the file the message
-    names to try at once. While an account has no recent outcome, one task logs in and the others
-    wait for its result, so a play on many hosts with a wrong password makes a single failed login.
+  - Logins cannot lock the account. Tasks of the same user on the same host log in to one account
+    (auth URL, user name, contract) one at a time. After Keystone rejects a login, the same credentials
+    (user, contract, project and password) are not tried again for 15 minutes, while corrected ones
+    are tried at once; and at most 3 logins of an account fail within 15 minutes, whatever the
+    passwords. A refused task fails at once without a request, saying why and until when, so a play
+    on many hosts with a wrong password makes a single failed login.
   - When many hosts call the API, authenticate once per play with M(fjcloud.mail.auth) and
     C(run_once), and give its token to the other tasks with O(auth_token).
   - A host name of O(endpoint) or O(auth.auth_url) that does not resolve fails at once (a typo in
