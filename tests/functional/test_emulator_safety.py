@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import smtplib
 import socket
 import ssl
 import stat
@@ -97,7 +98,7 @@ class RawClient:
 
     def closed_by_server(self):
         """Whether the server closed the connection (EOF or reset) within the timeout."""
-        return self._recv() in (b'',)
+        return self._recv() == b''
 
 
 def chunked_head(emu, path='/v3/auth/tokens'):
@@ -247,7 +248,6 @@ def modes(root):
 
 
 def test_every_file_is_0600_and_every_directory_0700(emu):
-    import smtplib
     assert emu.mail('CreateSMTPUser', emu.token()).status_code == 200
     smtp_user = emu.state()['contracts'][DEFAULT_PROJECT_ID]['smtp_user']
     with smtplib.SMTP('localhost', emu.smtp_port, timeout=10) as client:
