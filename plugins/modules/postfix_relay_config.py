@@ -15,8 +15,9 @@ description:
   - Does the host side of the P(fjcloud.mail.postfix_relay#role) role in one execution, with the
     Python standard library only -- the relay's credentials line in C(sasl_passwd), its index, and the
     keys of C(main.cf) that make Postfix relay through O(relay_host) with SMTP AUTH over TLS.
-  - Every option, the map type and the CA file are checked before anything changes. Error messages
-    name the option and never show the password.
+  - Every option, the map type, the CA file (PEM), the O(main_cf_extra) keys (known to Postfix) and the TLS
+    level that Postfix would use for the relay (policy tables, C(master.cf) overrides) are checked before anything
+    changes, also with O(probe=true). Error messages name the option and never show the password.
   - The relay's line in C(sasl_passwd) is the line after the comment
     C(# managed by fjcloud.mail.postfix_relay). When the relay's host or port changes, that line is
     replaced; a line without the comment whose key is the relay's C([host]:port) (written by earlier
@@ -87,20 +88,27 @@ options:
     choices: [hash, btree, lmdb, cdb]
   tls_wrappermode:
     description:
-      - V(true) speaks TLS from the first byte (port 465), V(false) uses STARTTLS.
+      - V(true) speaks TLS from the first byte (SMTPS, C(smtp_tls_wrappermode = yes)), V(false) uses STARTTLS.
+      - Omitted, V(true) when O(relay_port) is 465 and V(false) otherwise. V(false) with port 465 is refused.
     type: bool
-    default: false
   tls_verify:
     description:
       - V(true) sets C(smtp_tls_security_level = secure) -- Postfix sends the password only to a relay whose certificate
         is signed by a CA of O(tls_ca_file) and names O(relay_host).
       - V(false) sets C(smtp_tls_security_level = encrypt) -- the connection is encrypted, but anyone who intercepts it
-        can present any certificate and receives the SMTP password. The module warns on every run.
+        can present any certificate and receives the SMTP password. The module warns on every run, also with O(probe=true).
+      - Before anything changes, the module checks that nothing lowers this level for the relay: an entry for
+        C([relay_host]:relay_port) in C(smtp_tls_policy_maps) (each table queried with C(postmap -q)), or a
+        C(-o smtp_tls_security_level) of the C(master.cf) services of C(default_transport) and C(relay_transport)
+        (C(postconf -P)). A level below C(secure) (V(true); C(verify), C(fingerprint) and C(dane-only) also verify)
+        or below C(encrypt) (V(false)) is an error naming the table entry or service. A table that cannot be queried is an error too.
     type: bool
     default: true
   tls_ca_file:
     description:
       - PEM file on the managed host with the CAs that sign the relay's certificate (C(smtp_tls_CAfile)).
+        It must hold at least one C(-----BEGIN CERTIFICATE-----) block, and OpenSSL must be able to load it;
+        else the module fails before anything changes. The system CA bundle used by default is checked the same way.
       - Omitted with O(tls_verify=true), the first system CA bundle found is used
         (C(/etc/ssl/certs/ca-certificates.crt), C(/etc/pki/tls/certs/ca-bundle.crt), C(/etc/ssl/ca-bundle.pem),
         C(/etc/ssl/cert.pem)).
@@ -120,6 +128,11 @@ options:
     description:
       - More C(main.cf) parameters. A string value is set when it differs; a null value removes the key
         (C(postconf -X)). Values are one line. The keys this module sets from its other options are refused.
+      - Every key with a value must be a parameter that Postfix knows once the keys are set (C(postconf -c DIR -o KEY=VALUE KEY)
+        prints it): a built-in one (C(postconf -d) lists them), one of a C(master.cf) service (such as
+        C(relay_destination_concurrency_limit)), or one of your own that another parameter or C(master.cf) uses (C($name)).
+        An unknown key is an error before anything changes; Postfix would ignore it, and it would be set again on every run.
+        A null value removes any key, also an unknown one.
     type: dict
     default: {}
   probe:
@@ -245,6 +258,8 @@ package_manager:
   sample: apt
 '''
 
+import base64
+import binascii
 import errno
 import fcntl
 import os
@@ -255,6 +270,11 @@ import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+
+try:
+    import ssl
+except ImportError:  # a Python built without OpenSSL: the PEM structure is still checked
+    ssl = None
 
 MARKER = '# managed by fjcloud.mail.postfix_relay'
 MASK = '********'
@@ -281,6 +301,12 @@ PASSWORD = re.compile(r'^[^\s#]\S*\Z')
 SASL_OPTIONS = re.compile(r'^([A-Za-z_]+([ ,]+[A-Za-z_]+)*)?\Z')
 PARAMETER = re.compile(r'^[A-Za-z][A-Za-z0-9_]*\Z')
 ABSOLUTE_PATH = re.compile(r'^/\S*\Z')
+PEM_CERTIFICATE = re.compile(r'-----BEGIN CERTIFICATE-----([^-]*)-----END CERTIFICATE-----')
+# smtp_tls_security_level values by strength. dane counts as opportunistic (without usable TLSA
+# records Postfix falls back to may); the levels ranked 4 verify the relay's identity.
+TLS_LEVEL_RANK = {'none': 0, 'may': 1, 'dane': 2, 'encrypt': 3, 'dane-only': 4, 'fingerprint': 4, 'verify': 4, 'secure': 4}
+# The main.cf keys naming the transports (master.cf services) that carry mail to relayhost.
+RELAY_TRANSPORT_KEYS = ('default_transport', 'relay_transport')
 
 
 class ConfigError(Exception):
@@ -305,6 +331,9 @@ def validate(params):
     for name in ('config_dir', 'tls_ca_file'):
         if params[name] is not None and not ABSOLUTE_PATH.match(params[name]):
             raise ConfigError("%s must be an absolute path without whitespace; got %r." % (name, params[name]))
+    if params['relay_port'] == 465 and params['tls_wrappermode'] is False:
+        raise ConfigError("relay_port 465 speaks TLS from the first byte (SMTPS): tls_wrappermode must be true there "
+                          "(omitted, it is true on port 465 and false elsewhere); STARTTLS is for other ports such as 587.")
     for key, value in params['main_cf_extra'].items():
         if not PARAMETER.match(key):
             raise ConfigError("main_cf_extra: %r is not a main.cf parameter name." % key)
@@ -316,6 +345,158 @@ def validate(params):
 
 def nexthop_of(host, port):
     return '[%s%s]:%d' % ('ipv6:' if ':' in host else '', host, port)
+
+
+def wrapper_mode(params):
+    """smtp_tls_wrappermode: as set, else on for port 465 (SMTPS), as the role does."""
+    if params['tls_wrappermode'] is None:
+        return params['relay_port'] == 465
+    return params['tls_wrappermode']
+
+
+def tls_level(params):
+    """The smtp_tls_security_level the relay needs."""
+    return 'secure' if params['tls_verify'] else 'encrypt'
+
+
+def check_ca_file(path):
+    """Refuse a CA file that Postfix could not use: not PEM, no certificate, or one OpenSSL cannot load."""
+    try:
+        with open(path, 'rb') as handle:
+            text = handle.read().decode('ascii', 'replace')
+    except (IOError, OSError) as error:
+        raise ConfigError('tls_ca_file: %s cannot be read: %s.' % (path, error.strerror or error))
+    blocks = PEM_CERTIFICATE.findall(text)
+    if not blocks:
+        raise ConfigError('tls_ca_file: %s holds no PEM certificate (a "-----BEGIN CERTIFICATE-----" block); '
+                          'Postfix needs the CA certificates in PEM format.' % path)
+    for number, block in enumerate(blocks, 1):
+        try:
+            base64.b64decode(''.join(block.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError('tls_ca_file: certificate %d of %s is not valid base64 PEM.' % (number, path))
+    if ssl is not None:
+        try:
+            ssl.create_default_context(cafile=path)
+        except (ssl.SSLError, ValueError) as error:
+            raise ConfigError('tls_ca_file: OpenSSL cannot load the certificates of %s (%s).' % (path, error))
+
+
+def postconf_overrides(postfix, extra):
+    """postconf -o arguments that show main.cf as this run leaves it: the extra keys set, or back at their defaults."""
+    values = dict((key, value) for key, value in extra.items() if value is not None)
+    removed = [key for key, value in extra.items() if value is None]
+    if removed:
+        defaults = postfix.values('-d', *removed)
+        values.update((key, defaults[key]) for key in removed if key in defaults)
+    arguments = []
+    for key in sorted(values):
+        arguments.extend(['-o', '%s=%s' % (key, values[key])])
+    return arguments
+
+
+def check_known_keys(postfix, extra, planned):
+    """Refuse extra keys that Postfix, with them set, does not know.
+
+    postconf prints nothing for a parameter it does not know (a misspelling, or a parameter of
+    one's own that nothing uses), so such a key would look missing and be set on every run.
+    """
+    unknown = sorted(key for key, value in extra.items() if value is not None and key not in planned)
+    if unknown:
+        raise ConfigError('main_cf_extra: Postfix in %s does not know the parameter(s) %s (postconf: "unknown parameter"), '
+                          'so they would be set again on every run. Check the spelling (postconf -d lists the parameters '
+                          'Postfix knows); a parameter of your own must be used by another one ($name) or in master.cf; '
+                          'set a key to null to remove it.' % (postfix.config_dir, ', '.join(unknown)))
+
+
+def keys_in_main_cf(path):
+    """The parameter names set in a main.cf (a line 'name = value' starting in the first column)."""
+    with open(path, 'rb') as handle:
+        text = handle.read().decode('utf-8', 'surrogateescape')
+    return set(re.findall(r'^([A-Za-z0-9_]+)[ \t]*=', text, re.MULTILINE))
+
+
+def map_list(value):
+    """The tables of a Postfix table list (commas or whitespace between them, a {...} group kept whole)."""
+    tables, current, depth = [], '', 0
+    for char in value:
+        depth += {'{': 1, '}': -1}.get(char, 0)
+        if depth <= 0 and char in ', \t\r\n':
+            depth = 0
+            if current:
+                tables.append(current)
+            current = ''
+        else:
+            current += char
+    if current:
+        tables.append(current)
+    return tables
+
+
+def lookup(postfix, table, key):
+    """The value of key in a Postfix table (postmap -q), or None; a table that cannot be read is an error."""
+    if table.startswith('proxy:'):
+        table = table[len('proxy:'):]  # proxymap would look up the same table; postmap asks it directly
+    rc, out, err = postfix.module.run_command(['postmap', '-c', postfix.config_dir, '-q', key, table])
+    if rc == 0:
+        return out.strip()
+    if rc == 1 and 'fatal:' not in err:
+        return None
+    raise ConfigError('smtp_tls_policy_maps: %s cannot be queried (postmap: %s), so the TLS level for %s cannot be '
+                      'checked.' % (table, (err.strip().splitlines() or ['exit code %d' % rc])[-1], key))
+
+
+def relay_transports(planned):
+    """The master.cf services that carry mail to relayhost (default_transport, relay_transport)."""
+    names = []
+    for key in RELAY_TRANSPORT_KEYS:
+        name = planned.get(key, '').split(':', 1)[0].strip()
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def check_tls_level(postfix, nexthop, wanted, planned, overrides):
+    """Refuse a policy table entry or master.cf override that lowers the relay's TLS level below the wanted one.
+
+    Per transport, as Postfix decides: an entry for the next hop in smtp_tls_policy_maps wins,
+    else the service's -o smtp_tls_security_level, else main.cf's level (the wanted one).
+    """
+    # Without a master.cf (a configuration directory not yet used by a running instance) no service overrides anything.
+    has_master_cf = os.path.isfile(os.path.join(postfix.config_dir, 'master.cf'))
+    services = postfix.values('-P', '-x', *overrides) if has_master_cf else {}
+    for transport in relay_transports(planned):
+        service = '%s/unix' % transport
+        level, source = wanted, None
+        override = services.get(service + '/smtp_tls_security_level')
+        if override is not None:
+            level = override or 'none'
+            source = 'master.cf (%s/master.cf, service %s: -o smtp_tls_security_level=%s)' % (
+                postfix.config_dir, service, override)
+        maps = services.get(service + '/smtp_tls_policy_maps', planned.get('smtp_tls_policy_maps', ''))
+        for table in map_list(maps):
+            entry = lookup(postfix, table, nexthop)
+            if entry is not None:
+                level = (entry.split() or [''])[0]
+                source = 'smtp_tls_policy_maps (%s: %s %s, used by service %s)' % (table, nexthop, entry, service)
+                break
+        if source and TLS_LEVEL_RANK.get(level.lower(), -1) < TLS_LEVEL_RANK[wanted]:
+            raise ConfigError(
+                "The TLS security level for the relay %s is lowered to '%s' by %s. %s needs '%s' or stronger (%s), "
+                "else Postfix may send the SMTP password over an %s connection: remove that setting or raise its level." % (
+                    nexthop, level, source, 'tls_verify=true' if wanted == 'secure' else 'tls_verify=false', wanted,
+                    'verify, fingerprint, dane-only' if wanted == 'secure' else 'secure, verify, fingerprint, dane-only',
+                    'unverified' if wanted == 'secure' else 'unencrypted'))
+
+
+def check_planned_config(postfix, params, nexthop):
+    """Check main.cf as this run leaves it, before anything changes: every extra key known, the relay's TLS level kept."""
+    extra = params['main_cf_extra']
+    overrides = postconf_overrides(postfix, extra)
+    keys = [key for key, value in extra.items() if value is not None] + ['smtp_tls_policy_maps'] + list(RELAY_TRANSPORT_KEYS)
+    planned = postfix.values('-x', *(overrides + keys))
+    check_known_keys(postfix, extra, planned)
+    check_tls_level(postfix, nexthop, tls_level(params), planned, overrides)
 
 
 class Postfix:
@@ -578,7 +759,7 @@ def main():
             smtp_user=dict(type='str'),
             smtp_password=dict(type='str', no_log=True),
             map_type=dict(type='str', choices=sorted(INDEX_SUFFIXES)),
-            tls_wrappermode=dict(type='bool', default=False),
+            tls_wrappermode=dict(type='bool'),
             tls_verify=dict(type='bool', default=True),
             tls_ca_file=dict(type='path'),
             sasl_security_options=dict(type='str', default='noanonymous'),
@@ -649,6 +830,17 @@ def main():
         module.fail_json(msg='tls_ca_file: %s is not a file on this host.' % ca_file)
 
     nexthop = nexthop_of(params['relay_host'], params['relay_port'])
+    try:
+        if ca_file is not None:
+            check_ca_file(ca_file)
+        check_planned_config(postfix, params, nexthop)
+    except ConfigError as error:
+        module.fail_json(msg=str(error))
+    if not params['tls_verify']:
+        # The one place of this warning: the role's probe and configuration tasks run this module.
+        module.warn('tls_verify is false (postfix_relay_tls_verify in the role): Postfix does not verify the certificate '
+                    'of %s, so anyone who intercepts the connection can present any certificate and receives the SMTP '
+                    'password. Set it to true (the default).' % nexthop)
     if params['probe']:
         module.exit_json(changed=created_main_cf, nexthop=nexthop, map_type=map_type, missing_packages=missing,
                          package_manager=manager)
@@ -661,13 +853,15 @@ def main():
         'smtp_sasl_password_maps': '%s:%s' % (map_type, sasl_passwd),
         'smtp_sasl_security_options': params['sasl_security_options'],
         'smtp_sasl_tls_security_options': params['sasl_tls_security_options'],
-        'smtp_tls_security_level': 'secure' if params['tls_verify'] else 'encrypt',
-        'smtp_tls_wrappermode': 'yes' if params['tls_wrappermode'] else 'no',
+        'smtp_tls_security_level': tls_level(params),
+        'smtp_tls_wrappermode': 'yes' if wrapper_mode(params) else 'no',
         'smtp_tls_CAfile': ca_file,
     }
     wanted.update(params['main_cf_extra'])
     to_set = dict((key, value) for key, value in wanted.items() if value is not None and effective.get(key) != value)
-    to_remove = sorted(key for key, value in wanted.items() if value is None and key in explicit)
+    # postconf -n leaves out parameters that Postfix does not know: those are found in main.cf itself.
+    in_main_cf = set(explicit) | keys_in_main_cf(main_cf)
+    to_remove = sorted(key for key, value in wanted.items() if value is None and key in in_main_cf)
 
     # sasl_passwd: the plan, from what is there now.
     result = dict(changed=False, nexthop=nexthop, map_type=map_type, main_cf_set=to_set, main_cf_removed=to_remove,
@@ -706,9 +900,6 @@ def main():
     result['changed'] = result['reload_needed'] or index_fix or created_main_cf or bool(result['stale_files_removed'])
     if module._diff and diffs:
         result['diff'] = diffs
-    if not params['tls_verify']:
-        module.warn('tls_verify is false: the certificate of %s is not verified, so anyone who intercepts the connection '
-                    'can present any certificate and receives the SMTP password.' % nexthop)
     if module.check_mode or not result['changed']:
         module.exit_json(**result)
 
