@@ -69,8 +69,8 @@ def test_mail_api_redirect_is_reported_not_followed(ansible, emulator, password_
     emulator.fault(action='CreateSMTPUser', status=307,
                    location='http://admin:%s@127.0.0.1:%d/elsewhere?token=%s' % (LEAK, listener.port, LEAK))
     run = ansible.module('smtp_user', password_conn)
-    assert_clean_failure(run, 'CreateSMTPUser failed: HTTP 307 the server answered with a redirect to '
-                              'http://127.0.0.1:%d/elsewhere; redirects are never followed' % listener.port)
+    assert_clean_failure(run, 'CreateSMTPUser failed: HTTP 307 the server at %s/ answered with a redirect to '
+                              'http://127.0.0.1:%d/elsewhere; redirects are never followed' % (emulator.url, listener.port))
     assert LEAK not in run.output
     assert listener.received == []
     assert mail_actions(emulator) == [('CreateSMTPUser', 307)]  # a redirect is never retried
@@ -80,8 +80,8 @@ def test_keystone_redirect_is_reported_not_followed(ansible, emulator, password_
     emulator.fault(service='keystone', action='authenticate', status=308,
                    location='http://127.0.0.1:%d/v3/auth/tokens' % listener.port)
     run = ansible.module('smtp_user', password_conn)
-    assert_clean_failure(run, 'Keystone authentication failed: HTTP 308 the server answered with a redirect to '
-                              'http://127.0.0.1:%d/v3/auth/tokens' % listener.port)
+    assert_clean_failure(run, 'Keystone authentication failed: HTTP 308 the server at %s/auth/tokens answered with a '
+                              'redirect to http://127.0.0.1:%d/v3/auth/tokens' % (emulator.auth_url, listener.port))
     assert listener.received == []
     assert [r['status'] for r in keystone_requests(emulator)] == [308]
     assert DEMO_AUTH['password'] not in run.output

@@ -46,6 +46,7 @@ def test_auth_once_then_five_tasks_make_one_token_request(ansible, emulator):
   tasks:
     - fjcloud.mail.auth:
         auth: %s
+        endpoint: %s
         ca_cert: %s
       register: k5
       no_log: true
@@ -68,7 +69,7 @@ def test_auth_once_then_five_tasks_make_one_token_request(ansible, emulator):
         that:
           - k5 is not changed
           - k5.expires_at is string
-''' % (json.dumps(dict(DEMO_AUTH, auth_url=emulator.auth_url)), emulator.ca_cert, emulator.ca_cert))
+''' % (json.dumps(dict(DEMO_AUTH, auth_url=emulator.auth_url)), emulator.url, emulator.ca_cert, emulator.ca_cert))
     assert run.rc == 0, run.output
     assert [record['status'] for record in keystone_requests(emulator)] == [201]
     assert len([action for action in mail_actions(emulator) if action[1] == 200]) >= 6
