@@ -84,8 +84,10 @@ class Record:
         """The record in ``data``; ValueError saying what is wrong when it is not a whole, sound record."""
         try:
             doc = json.loads(data.decode('utf-8'), parse_constant=_no_constant, parse_float=_finite)
-        except ValueError as exc:
-            raise ValueError('not JSON (%s), maybe cut short' % str(exc).split(':')[0])
+        except json.JSONDecodeError as exc:
+            raise ValueError('not JSON (%s at character %d), maybe cut short' % (exc.msg, exc.pos))
+        except UnicodeDecodeError:
+            raise ValueError('not text')
         if not isinstance(doc, dict) or doc.get('version') != RECORD_VERSION:
             raise ValueError('not a version %d login record' % RECORD_VERSION)
         failures = doc.get('failures')
@@ -268,8 +270,8 @@ class LoginGuard:
             if not raise_errors:
                 return
             exc.reason = ('Keystone answered, but the outcome could not be recorded: %s; the next login with '
-                          'these credentials counts this one as rejected until %s' % (exc.reason,
-                                                                                   _utc(now + self.window)))
+                          'these credentials counts this one as rejected until %s'
+                          % (exc.reason, _utc(now + self.window)))
             raise
 
     # ------------------------------------------------------------ the rules
@@ -289,8 +291,8 @@ class LoginGuard:
 
     def _same_credentials(self, entry, now):
         if entry['outcome'] == REJECTED:
-            what = 'Keystone rejected these credentials (%s) %d seconds ago' % (self._credentials_text(),
-                                                                                 int(now - entry['at']))
+            what = 'Keystone rejected these credentials (%s) %d seconds ago' % (
+                self._credentials_text(), int(now - entry['at']))
         else:
             what = ('a login with these credentials (%s) ended %d seconds ago without a recorded answer (its '
                     'process was killed, or the record could not be written), so it counts as rejected' % (

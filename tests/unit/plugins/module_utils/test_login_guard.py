@@ -293,8 +293,12 @@ def test_a_record_that_cannot_be_read_is_an_error(state, clock, monkeypatch):
     login_guard = guard(state, clock)
     reject(guard(state, clock, password='earlier'))
     real_read = os.read
-    monkeypatch.setattr(os, 'read', lambda fd, size: (_ for _ in ()).throw(OSError(errno.EIO, 'Input/output error'))
-                        if os.readlink('/proc/self/fd/%d' % fd) == login_guard.path else real_read(fd, size))
+
+    def read(fd, size):
+        if os.readlink('/proc/self/fd/%d' % fd) == login_guard.path:
+            raise OSError(errno.EIO, 'Input/output error')
+        return real_read(fd, size)
+    monkeypatch.setattr(os, 'read', read)
     assert 'cannot read %s: Input/output error' % login_guard.path in refusal(login_guard)
 
 
