@@ -79,7 +79,7 @@ expires_at:
 endpoint:
   description:
     - The mail API endpoint to use with the token, by the rule of every module of the collection
-      and of C(fjcloud-mail-external) (see O(endpoint)): O(endpoint), else E(FJCLOUD_MAIL_ENDPOINT),
+      and of C(fjcloud-mail-external) (see O(endpoint)) - O(endpoint), else E(FJCLOUD_MAIL_ENDPOINT),
       else C(https://mail.<region_name>.cloud.global.fujitsu.com).
     - The token's service catalog does not change it. When the catalog names another C(mail) endpoint
       for O(region_name), the module warns and names it, so that it can be given as O(endpoint).
