@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import pytest
 
@@ -158,3 +159,24 @@ def test_failed_configuration_is_reported_without_secrets(ansible, emulator, con
     smtp = smtp_user_of(emulator)
     assert smtp and smtp['password'] not in run.output
     assert os.path.isdir(os.path.join(config_dir, 'sasl_passwd'))
+
+
+def test_stale_temporary_file_is_removed_and_reported(ansible, emulator, config_dir):
+    """Issue 16: a temporary sasl_passwd that a killed run left (with a password) goes with the role's next run, reported."""
+    run = converge(ansible, dir_vars(emulator, config_dir))
+    assert run.rc == 0, run.output
+    left = os.path.join(config_dir, '.sasl_passwd.k3j9x0qa')
+    descriptor = os.open(left, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, 'w') as handle:
+        handle.write('[localhost]:25 someone:Left-Secret-7\n')
+    past = time.time() - 3600
+    os.utime(left, (past, past))
+
+    run = converge(ansible, dir_vars(emulator, config_dir))
+    assert run.rc == 0, run.output
+    [report] = task_results(run, "Report what changed in Postfix's configuration (passwords masked)")
+    assert report['msg']['stale_files_removed'] == ['.sasl_passwd.k3j9x0qa']
+    assert not os.path.exists(left)
+    assert 'Left-Secret-7' not in run.output
+    run = converge(ansible, dir_vars(emulator, config_dir))
+    assert run.rc == 0 and recap(run)['changed'] == 0, run.output
