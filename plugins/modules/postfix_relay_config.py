@@ -97,7 +97,7 @@ options:
         is signed by a CA of O(tls_ca_file) and names O(relay_host).
       - V(false) sets C(smtp_tls_security_level = encrypt) -- the connection is encrypted, but anyone who intercepts it
         can present any certificate and receives the SMTP password. The module warns on every run, also with O(probe=true).
-      - Before anything changes, the module checks that nothing lowers this level for the relay: an entry for
+      - Before anything changes, the module checks that nothing lowers this level for the relay -- an entry for
         C([relay_host]:relay_port) in C(smtp_tls_policy_maps) (each table queried with C(postmap -q)), or a
         C(-o smtp_tls_security_level) of the C(master.cf) services of C(default_transport) and C(relay_transport)
         (C(postconf -P)). A level below C(secure) (V(true); C(verify), C(fingerprint) and C(dane-only) also verify)
@@ -129,7 +129,7 @@ options:
       - More C(main.cf) parameters. A string value is set when it differs; a null value removes the key
         (C(postconf -X)). Values are one line. The keys this module sets from its other options are refused.
       - Every key with a value must be a parameter that Postfix knows once the keys are set (C(postconf -c DIR -o KEY=VALUE KEY)
-        prints it): a built-in one (C(postconf -d) lists them), one of a C(master.cf) service (such as
+        prints it) -- a built-in one (C(postconf -d) lists them), one of a C(master.cf) service (such as
         C(relay_destination_concurrency_limit)), or one of your own that another parameter or C(master.cf) uses (C($name)).
         An unknown key is an error before anything changes; Postfix would ignore it, and it would be set again on every run.
         A null value removes any key, also an unknown one.

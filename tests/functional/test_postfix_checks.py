@@ -122,8 +122,7 @@ def test_known_and_own_parameters_converge(ansible, config_dir, ca_file):
     """Built-in keys, a master.cf service's key and a parameter of one's own that another uses: set once, then no change."""
     extra = {'smtp_host_lookup': 'native', 'relay_destination_concurrency_limit': '5',
              'fjcloud_test_helo': 'client.example.com', 'smtp_helo_name': '$fjcloud_test_helo'}
-    result = converged(ansible, relay_args(config_dir, ca_file, main_cf_extra=extra))
-    assert set(extra) <= set(result['main_cf_set'])
+    converged(ansible, relay_args(config_dir, ca_file, main_cf_extra=extra))
     for key, value in extra.items():
         assert postconf(config_dir, '-h', key).strip() == value, key
 
@@ -277,7 +276,7 @@ def test_tls_opt_out_is_warned_by_the_module_on_every_run(ansible, emulator, con
     assert run.rc == 0, run.output
     [warning] = [w for w in run.result['warnings'] if w.startswith('tls_verify is false')]
     assert NEXTHOP in warning and 'receives the SMTP password' in warning
-    for _ in range(2):
+    for dummy_run in range(2):
         run = converge(ansible, given(emulator, config_dir, postfix_relay_tls_verify=False, postfix_relay_tls_ca_file=''))
         assert run.rc == 0, run.output
         [probe] = task_results(run, "Check this host's Postfix")
