@@ -10,6 +10,7 @@ import pytest
 from harness import DEMO_AUTH, Ansible
 from k5emu.control import Emulator
 from packaging_harness import Venv, build_dists
+from resolver import PrivateResolver, unavailable
 from test_postfix_relay import locked_machine
 
 
@@ -57,6 +58,17 @@ def machine():
 @pytest.fixture
 def ansible(tmp_path):
     return Ansible(tmp_path)
+
+
+@pytest.fixture
+def private_dns(tmp_path):
+    """A name server on a loopback address that answers NXDOMAIN to every query (resolver.py); a subprocess run
+    with its ``command`` looks host names up there only, so that no lookup leaves the machine."""
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    with PrivateResolver(tmp_path / 'dns') as resolver:
+        yield resolver
 
 
 @pytest.fixture

@@ -14,6 +14,9 @@ BIN_DIR = os.path.dirname(sys.executable)
 CALLBACK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'callback_plugins')
 DEMO_AUTH = dict(username='demo-user', password='demo-password', user_domain_name='ct0000000001',
                  project_id='0123456789abcdef0123456789abcdef')
+# The endpoint of every run that names none: a closed loopback port, so that no test reaches the real
+# service by omission (the option wins over FJCLOUD_MAIL_ENDPOINT, which wins over the region's default).
+CLOSED_ENDPOINT = 'https://127.0.0.1:9/'
 
 
 class AnsibleRun:
@@ -63,13 +66,21 @@ class Ansible:
             ANSIBLE_CALLBACKS_ENABLED='result_file',
             ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
             PATH=BIN_DIR + os.pathsep + self.env.get('PATH', ''),
+            FJCLOUD_MAIL_ENDPOINT=CLOSED_ENDPOINT,
         )
+        # A resolver.PrivateResolver: runs in a mount namespace where only it answers host name lookups.
+        # A test of the default endpoint needs one (env={'FJCLOUD_MAIL_ENDPOINT': None} takes the default).
+        self.private_dns = None
 
     def _run(self, argv, env=None):
         self.runs += 1
         result_file = self.tmp_path / ('results-%d.jsonl' % self.runs)
         run_env = dict(self.env, RESULT_FILE=str(result_file))
         run_env.update(env or {})
+        run_env = dict((name, value) for name, value in run_env.items() if value is not None)
+        assert 'FJCLOUD_MAIL_ENDPOINT' in run_env or self.private_dns, 'the default endpoint only with private_dns'
+        if self.private_dns:
+            argv = self.private_dns.command(argv)
         completed = subprocess.run(argv, env=run_env, capture_output=True, text=True, timeout=300, check=False)
         results = []
         if result_file.exists():

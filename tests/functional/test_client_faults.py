@@ -191,12 +191,13 @@ def test_credentials_in_a_url_are_refused_and_not_echoed(ansible, emulator, pass
     (dict(api_timeout=99999999999999), 'api_timeout must be between 1 and 3600 seconds, got 99999999999999'),
     (dict(endpoint='https://' + 'x' * 70 + '.example.com'), 'the host name is not dot-separated labels'),
 ])
-def test_bad_connection_options_fail_before_any_login(ansible, emulator, password_conn, args, message):
+def test_bad_connection_options_fail_before_any_login(ansible, emulator, password_conn, args, message, request):
     # Without an endpoint, region_name builds it: a bad region must stop the run before the login.
-    conn = dict(password_conn, **args)
+    conn, env = dict(password_conn, **args), None
     if 'region_name' in args:
         del conn['endpoint']
-    run = ansible.module('smtp_user', conn)
+        ansible.private_dns, env = request.getfixturevalue('private_dns'), {'FJCLOUD_MAIL_ENDPOINT': None}
+    run = ansible.module('smtp_user', conn, env=env)
     assert message in refused_before_any_request(run, emulator)
     assert keystone_requests(emulator) == []
     assert 'a' * 100 not in run.result['msg']
@@ -212,14 +213,17 @@ def closed_port():
 
 
 @pytest.mark.parametrize('option', ['endpoint', 'auth_url'])
-def test_a_host_name_that_does_not_resolve_fails_at_once_with_a_hint(ansible, emulator, password_conn, option):
-    # .invalid never resolves (RFC 6761), so nothing is ever sent to such a host.
+def test_a_host_name_that_does_not_resolve_fails_at_once_with_a_hint(ansible, emulator, password_conn, option, private_dns):
+    # The real resolver of the C library is asked, but only the private name server on loopback answers (NXDOMAIN).
+    ansible.private_dns = private_dns
     if option == 'endpoint':
-        args = dict(password_conn, endpoint='https://mail.jp-east-9.invalid')
-        url = 'https://mail.jp-east-9.invalid/'
+        host = 'mail.jp-east-9.invalid'
+        args = dict(password_conn, endpoint='https://%s' % host)
+        url = 'https://%s/' % host
     else:
-        args = dict(password_conn, auth=dict(password_conn['auth'], auth_url='https://identity.jp-east-9.invalid/v3'))
-        url = 'https://identity.jp-east-9.invalid/v3/auth/tokens'
+        host = 'identity.jp-east-9.invalid'
+        args = dict(password_conn, auth=dict(password_conn['auth'], auth_url='https://%s/v3' % host))
+        url = 'https://%s/v3/auth/tokens' % host
     started = time.monotonic()
     run = ansible.module('smtp_user_info', args)  # the default retries=5
     elapsed = time.monotonic() - started
@@ -228,6 +232,7 @@ def test_a_host_name_that_does_not_resolve_fails_at_once_with_a_hint(ansible, em
     assert 'Check region_name and %s' % option in message and 'not retried' in message
     assert run.result['attempts'] == 1 and 'after' not in message
     assert elapsed < 15, elapsed  # one ansible process; the old client retried for about 25 s
+    assert private_dns.asked_for(host), private_dns.queries
 
 
 def test_a_refused_connection_is_retried_for_a_few_seconds_only(ansible, emulator, conn):
@@ -307,25 +312,28 @@ def test_a_malformed_url_with_user_info_is_never_echoed(ansible, emulator, passw
 
 # ------------------------------------------------- one endpoint rule (issue 16, finding 9)
 
-def test_auth_returns_the_endpoint_every_module_uses(ansible, emulator, password_conn, listener):
+def test_auth_returns_the_endpoint_every_module_uses(ansible, emulator, password_conn, listener, private_dns):
     """No endpoint given: auth and smtp_user_info both take the region's default, not the token's catalog.
 
     smtp_user_info goes through a local proxy (the listener), which shows the host it was asked
-    for without any name being resolved; Keystone (on 127.0.0.1) is reached directly.
+    for without any name being resolved; Keystone (on 127.0.0.1) is reached directly. Both run
+    with the private name server, so that even a lookup of the default host would stay on loopback.
     """
+    ansible.private_dns = private_dns
     args = dict(password_conn, region_name='jp-east-1')  # the emulator's region, in its catalog
     del args['endpoint']
     default = 'https://mail.jp-east-1.cloud.global.fujitsu.com'
-    run = ansible.module('auth', args)
+    run = ansible.module('auth', args, env={'FJCLOUD_MAIL_ENDPOINT': None})
     assert run.rc == 0, run.output
     assert run.result['endpoint'] == default
     assert any("the token's service catalog names %s" % emulator.url in warning for warning in run.result['warnings'])
-    proxy = {'HTTPS_PROXY': 'http://127.0.0.1:%d' % listener.port, 'NO_PROXY': '127.0.0.1'}
+    proxy = {'HTTPS_PROXY': 'http://127.0.0.1:%d' % listener.port, 'NO_PROXY': '127.0.0.1', 'FJCLOUD_MAIL_ENDPOINT': None}
     proxy.update(https_proxy=proxy['HTTPS_PROXY'], no_proxy='127.0.0.1')
     run = ansible.module('smtp_user_info', dict(args, retries=0), env=proxy)
     assert run.rc != 0
     assert listener.received and listener.received[0].startswith(b'CONNECT mail.jp-east-1.cloud.global.fujitsu.com:443 ')
     assert mail_actions(emulator) == []
+    assert not private_dns.asked_for(default[len('https://'):]), private_dns.queries
 
 
 def test_auth_takes_the_endpoint_from_the_environment_like_every_module(ansible, emulator, password_conn):

@@ -67,9 +67,10 @@ class Run:
 
 @pytest.fixture
 def external(emu, tmp_path):
-    """Run the program on a query (text or dict) with OS_* pointing at the emulator; ``env`` adds or removes (None)."""
+    """Run the program on a query (text or dict) with OS_* pointing at the emulator; ``env`` adds or removes (None);
+    with ``private_dns`` (a resolver.PrivateResolver) only that name server answers the program's lookups."""
 
-    def run(query, env=None, secrets=('demo-password',)):
+    def run(query, env=None, secrets=('demo-password',), private_dns=None):
         environ = dict((k, v) for k, v in os.environ.items() if not k.startswith('OS_') and k != 'FJCLOUD_MAIL_ENDPOINT')
         environ.update(
             PYTHONPATH=os.pathsep.join((SRC_DIR, COLLECTIONS_ROOT)),
@@ -84,7 +85,10 @@ def external(emu, tmp_path):
             else:
                 environ[name] = value
         text = query if isinstance(query, str) else json.dumps(query)
-        completed = subprocess.run([sys.executable, '-m', 'fjcloud_mail_external'], input=text, env=environ,
+        argv = [sys.executable, '-m', 'fjcloud_mail_external']
+        if private_dns:
+            argv = private_dns.command(argv)
+        completed = subprocess.run(argv, input=text, env=environ,
                                    capture_output=True, text=True, timeout=120, check=False)
         return Run(completed, secrets)
 
@@ -268,14 +272,15 @@ def test_a_malformed_url_with_user_info_is_never_on_stderr(emu, external, source
     assert requests_seen(emu) == []
 
 
-def test_a_host_name_that_does_not_resolve_fails_at_once_with_a_hint(emu, external):
-    # .invalid never resolves (RFC 6761), so nothing is ever sent to such a host.
+def test_a_host_name_that_does_not_resolve_fails_at_once_with_a_hint(emu, external, private_dns):
+    # The real resolver of the C library is asked, but only the private name server on loopback answers (NXDOMAIN).
     started = time.monotonic()
-    run = external({'data': 'smtp_user', 'endpoint': 'https://mail.jp-east-9.invalid'})
+    run = external({'data': 'smtp_user', 'endpoint': 'https://mail.jp-east-9.invalid'}, private_dns=private_dns)
     assert run.rc == 1
     assert 'the host name of https://mail.jp-east-9.invalid/ does not resolve' in run.error
     assert 'Check region_name and endpoint' in run.error and ' after ' not in run.error
     assert time.monotonic() - started < 15
+    assert private_dns.asked_for('mail.jp-east-9.invalid'), private_dns.queries
 
 
 class ConnectRecorder:
@@ -324,23 +329,26 @@ def proxy():
 
 
 @pytest.mark.parametrize('region', [None, 'jp-east-3'])
-def test_auth_smtp_user_info_and_the_program_pick_the_same_endpoint(emu, external, proxy, ansible, region):
+def test_auth_smtp_user_info_and_the_program_pick_the_same_endpoint(emu, external, proxy, ansible, region, private_dns):
     """The same inputs without an endpoint: auth returns, and smtp_user_info and the program call, one URL.
 
-    The mail API calls go to a local proxy that records the host asked for, so no name is resolved.
+    The mail API calls go to a local proxy that records the host asked for, so no name is resolved;
+    all runs have the private name server, so that even a lookup of the default host would stay on loopback.
     """
     host = 'mail.%s.cloud.global.fujitsu.com' % (region or 'jp-east-1')
     auth = dict(DEMO_AUTH, auth_url=emu.auth_url)
     args = dict(auth=auth, ca_cert=emu.ca_cert, retries=0)
     if region:
         args['region_name'] = region
-    run = ansible.module('auth', args)
+    ansible.private_dns = private_dns
+    env = dict(proxy.env(), FJCLOUD_MAIL_ENDPOINT=None)  # the default endpoint
+    run = ansible.module('auth', args, env=env)
     assert run.rc == 0, run.output
     assert run.result['endpoint'] == 'https://' + host
-    run = ansible.module('smtp_user_info', args, env=proxy.env())
+    run = ansible.module('smtp_user_info', args, env=env)
     assert run.rc != 0 and 'GetSMTPUserInfo failed' in run.result['msg']
-    env = dict(proxy.env(), FJCLOUD_MAIL_ENDPOINT=None, OS_REGION_NAME=region)
-    run = external({'data': 'smtp_user', 'retries': '0'}, env=env)
+    run = external({'data': 'smtp_user', 'retries': '0'}, env=dict(env, OS_REGION_NAME=region), private_dns=private_dns)
     assert run.rc == 1 and 'GetSMTPUserInfo failed' in run.error
     assert proxy.lines == ['CONNECT %s:443 HTTP/1.1' % host] * 2
     assert [action for service, action in requests_seen(emu) if service == 'mail'] == []
+    assert not private_dns.asked_for(host), private_dns.queries
