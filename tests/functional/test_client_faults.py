@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from harness import DEMO_AUTH, assert_clean_failure, keystone_requests, mail_actions, refused_before_any_request, smtp_user_of
+from harness import CLOSED_ENDPOINT, DEMO_AUTH, assert_clean_failure, keystone_requests, mail_actions, refused_before_any_request, smtp_user_of
 
 SENDER = 'ops@example.com'
 LEAK = 'leaked-secret-7f3a'
@@ -334,6 +334,16 @@ def test_auth_returns_the_endpoint_every_module_uses(ansible, emulator, password
     assert listener.received and listener.received[0].startswith(b'CONNECT mail.jp-east-1.cloud.global.fujitsu.com:443 ')
     assert mail_actions(emulator) == []
     assert not private_dns.asked_for(default[len('https://'):]), private_dns.queries
+
+
+def test_a_run_without_an_endpoint_never_reaches_the_real_service(ansible, emulator, conn):
+    # The harness's guard: a test that names no endpoint gets a closed loopback port, not the region's default.
+    args = dict(conn, retries=0)
+    del args['endpoint']
+    message = assert_clean_failure(ansible.module('smtp_user_info', args), 'GetSMTPUserInfo failed: cannot connect: ')
+    assert message.startswith('GetSMTPUserInfo failed: cannot connect: %s (' % CLOSED_ENDPOINT), message
+    with pytest.raises(AssertionError, match='the default endpoint only with private_dns'):
+        ansible.module('smtp_user_info', args, env={'FJCLOUD_MAIL_ENDPOINT': None})
 
 
 def test_auth_takes_the_endpoint_from_the_environment_like_every_module(ansible, emulator, password_conn):
