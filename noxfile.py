@@ -69,7 +69,8 @@ REQUIREMENTS = os.path.join(ROOT, 'tests', 'requirements.txt')
 REQUIREMENTS_LINT = os.path.join(ROOT, 'tests', 'requirements-lint.txt')
 REQUIREMENTS_MOLECULE = os.path.join(ROOT, 'tests', 'requirements-molecule.txt')
 
-APT_PACKAGES = ('ca-certificates', 'git', 'libsasl2-modules', 'make', 'postfix', 'python3', 'python3-venv', 'shellcheck')
+APT_PACKAGES = ('ca-certificates', 'git', 'libsasl2-modules', 'make', 'postfix', 'postfix-lmdb', 'python3', 'python3-venv', 'shellcheck',
+                'util-linux')
 
 # make test: everything, quick stages first.
 nox.options.sessions = (

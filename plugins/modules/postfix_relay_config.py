@@ -432,17 +432,25 @@ def map_list(value):
     return tables
 
 
-def lookup(postfix, table, key):
-    """The value of key in a Postfix table (postmap -q), or None; a table that cannot be read is an error."""
-    if table.startswith('proxy:'):
-        table = table[len('proxy:'):]  # proxymap would look up the same table; postmap asks it directly
+def postmap_query(postfix, table, key):
+    """Ask Postfix's table for key (postmap -q): (value or None when absent, the error when the table cannot be read)."""
     rc, out, err = postfix.module.run_command(['postmap', '-c', postfix.config_dir, '-q', key, table])
     if rc == 0:
-        return out.strip()
+        return (out[:-1] if out.endswith('\n') else out), None
     if rc == 1 and 'fatal:' not in err:
-        return None
-    raise ConfigError('smtp_tls_policy_maps: %s cannot be queried (postmap: %s), so the TLS level for %s cannot be '
-                      'checked.' % (table, (err.strip().splitlines() or ['exit code %d' % rc])[-1], key))
+        return None, None
+    return None, (err.strip().splitlines() or ['exit code %d' % rc])[-1]
+
+
+def lookup(postfix, table, key):
+    """The value of key in a TLS policy table, or None; a table that cannot be read is an error."""
+    if table.startswith('proxy:'):
+        table = table[len('proxy:'):]  # proxymap would look up the same table; postmap asks it directly
+    value, error = postmap_query(postfix, table, key)
+    if error:
+        raise ConfigError('smtp_tls_policy_maps: %s cannot be queried (postmap: %s), so the TLS level for %s cannot be '
+                          'checked.' % (table, error, key))
+    return value.strip() if value is not None else None
 
 
 def relay_transports(planned):
@@ -599,9 +607,8 @@ def masked(text):
 
 
 def map_lookup(postfix, map_type, path, key):
-    """What Postfix's map answers for key (postmap -q), or None: no such key, or no readable index. Never shown."""
-    rc, out, dummy_err = postfix.module.run_command(['postmap', '-c', postfix.config_dir, '-q', key, '%s:%s' % (map_type, path)])
-    return out[:-1] if rc == 0 and out.endswith('\n') else None
+    """What Postfix's map answers for key, or None: no such key, or no readable index. Never shown."""
+    return postmap_query(postfix, '%s:%s' % (map_type, path), key)[0]
 
 
 def index_answers(postfix, map_type, path, key, value):
