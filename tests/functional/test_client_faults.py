@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from harness import CLOSED_ENDPOINT, DEMO_AUTH, assert_clean_failure, keystone_requests, mail_actions, refused_before_any_request, smtp_user_of
+from harness import (CLOSED_ENDPOINT, DEMO_AUTH, assert_clean_failure, keystone_requests, mail_actions,
+                     refused_before_any_request, smtp_user_of)
 
 SENDER = 'ops@example.com'
 LEAK = 'leaked-secret-7f3a'
