@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 BIN_DIR = os.path.dirname(sys.executable)
 CALLBACK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'callback_plugins')
@@ -147,3 +150,50 @@ def smtp_user_of(emulator):
     """The emulator's own record of the contract's SMTP user, or None."""
     contract = emulator.state()['contracts'].get(DEMO_AUTH['project_id']) or {}
     return contract.get('smtp_user')
+
+
+class LoopbackListener:
+    """A plain TCP listener on 127.0.0.1 that records the first bytes of each connection (bounded in time and size).
+
+    A stand-in for a server that must never be reached (a redirect target) or for an HTTPS proxy
+    (``proxy_env``), which records the ``CONNECT host:port`` line asked for and hangs up.
+    """
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(5)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self.received = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        deadline = time.monotonic() + 120
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn, dummy = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                try:
+                    self.received.append(conn.recv(65536))
+                except OSError:
+                    self.received.append(b'')
+
+    def first_lines(self):
+        """The first line of what each connection sent."""
+        return [data.split(b'\r\n')[0].decode('ascii', 'replace') for data in self.received]
+
+    def proxy_env(self):
+        """Proxy variables that send HTTPS through this listener, and loopback (the emulator) directly."""
+        return {'HTTPS_PROXY': self.url, 'https_proxy': self.url, 'NO_PROXY': '127.0.0.1', 'no_proxy': '127.0.0.1'}
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()

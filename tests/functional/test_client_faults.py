@@ -11,55 +11,20 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 
 import pytest
 
-from harness import (CLOSED_ENDPOINT, DEMO_AUTH, assert_clean_failure, keystone_requests, mail_actions,
+from harness import (CLOSED_ENDPOINT, DEMO_AUTH, LoopbackListener, assert_clean_failure, keystone_requests, mail_actions,
                      refused_before_any_request, smtp_user_of)
 
 SENDER = 'ops@example.com'
 LEAK = 'leaked-secret-7f3a'
 
 
-class PlainListener:
-    """A plain TCP listener on 127.0.0.1 that records whatever reaches it (bounded in time and size)."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(('127.0.0.1', 0))
-        self.sock.listen(5)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.received = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self):
-        deadline = time.monotonic() + 120
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            try:
-                conn, dummy = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(1)
-                try:
-                    self.received.append(conn.recv(65536))
-                except OSError:
-                    self.received.append(b'')
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-
-
 @pytest.fixture
 def listener():
-    plain = PlainListener()
+    plain = LoopbackListener()
     yield plain
     plain.close()
 
@@ -328,8 +293,7 @@ def test_auth_returns_the_endpoint_every_module_uses(ansible, emulator, password
     assert run.rc == 0, run.output
     assert run.result['endpoint'] == default
     assert any("the token's service catalog names %s" % emulator.url in warning for warning in run.result['warnings'])
-    proxy = {'HTTPS_PROXY': 'http://127.0.0.1:%d' % listener.port, 'NO_PROXY': '127.0.0.1', 'FJCLOUD_MAIL_ENDPOINT': None}
-    proxy.update(https_proxy=proxy['HTTPS_PROXY'], no_proxy='127.0.0.1')
+    proxy = dict(listener.proxy_env(), FJCLOUD_MAIL_ENDPOINT=None)
     run = ansible.module('smtp_user_info', dict(args, retries=0), env=proxy)
     assert run.rc != 0
     assert listener.received and listener.received[0].startswith(b'CONNECT mail.jp-east-1.cloud.global.fujitsu.com:443 ')

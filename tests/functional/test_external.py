@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from harness import DEMO_AUTH, smtp_user_of
+from harness import DEMO_AUTH, LoopbackListener, smtp_user_of
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SRC_DIR = os.path.join(REPO_ROOT, 'src')
@@ -283,47 +281,9 @@ def test_a_host_name_that_does_not_resolve_fails_at_once_with_a_hint(emu, extern
     assert private_dns.asked_for('mail.jp-east-9.invalid'), private_dns.queries
 
 
-class ConnectRecorder:
-    """A local HTTP proxy stand-in: records the first line of each request (CONNECT host:port) and hangs up."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(('127.0.0.1', 0))
-        self.sock.listen(5)
-        self.sock.settimeout(0.2)
-        self.url = 'http://127.0.0.1:%d' % self.sock.getsockname()[1]
-        self.lines = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self):
-        deadline = time.monotonic() + 120
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            try:
-                conn, dummy = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(1)
-                try:
-                    self.lines.append(conn.recv(4096).split(b'\r\n')[0].decode('ascii', 'replace'))
-                except OSError:
-                    pass
-
-    def env(self):
-        """Proxy variables that send the mail API through the recorder and Keystone (127.0.0.1) directly."""
-        return {'HTTPS_PROXY': self.url, 'https_proxy': self.url, 'NO_PROXY': '127.0.0.1', 'no_proxy': '127.0.0.1'}
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-
-
 @pytest.fixture
 def proxy():
-    recorder = ConnectRecorder()
+    recorder = LoopbackListener()
     yield recorder
     recorder.close()
 
@@ -341,7 +301,7 @@ def test_auth_smtp_user_info_and_the_program_pick_the_same_endpoint(emu, externa
     if region:
         args['region_name'] = region
     ansible.private_dns = private_dns
-    env = dict(proxy.env(), FJCLOUD_MAIL_ENDPOINT=None)  # the default endpoint
+    env = dict(proxy.proxy_env(), FJCLOUD_MAIL_ENDPOINT=None)  # the default endpoint
     run = ansible.module('auth', args, env=env)
     assert run.rc == 0, run.output
     assert run.result['endpoint'] == 'https://' + host
@@ -349,6 +309,6 @@ def test_auth_smtp_user_info_and_the_program_pick_the_same_endpoint(emu, externa
     assert run.rc != 0 and 'GetSMTPUserInfo failed' in run.result['msg']
     run = external({'data': 'smtp_user', 'retries': '0'}, env=dict(env, OS_REGION_NAME=region), private_dns=private_dns)
     assert run.rc == 1 and 'GetSMTPUserInfo failed' in run.error
-    assert proxy.lines == ['CONNECT %s:443 HTTP/1.1' % host] * 2
+    assert proxy.first_lines() == ['CONNECT %s:443 HTTP/1.1' % host] * 2
     assert [action for service, action in requests_seen(emu) if service == 'mail'] == []
     assert not private_dns.asked_for(host), private_dns.queries

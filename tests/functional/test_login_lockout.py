@@ -10,6 +10,7 @@ K5 does. Every run here counts the password checks Keystone really received.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import subprocess
@@ -17,9 +18,11 @@ import time
 
 import pytest
 
+from ansible_collections.fjcloud.mail.plugins.module_utils.state_dir import STATE_DIR_ENV
 from harness import DEMO_AUTH, keystone_requests
 
 FLEET = 30
+FIFTY = 50
 FLEET_PLAY = '''
 - hosts: fleet
   gather_facts: false
@@ -148,3 +151,30 @@ def test_ten_forks_with_a_record_that_cannot_be_written_make_no_attempt(ansible,
     assert all('not tried: the attempt could not be recorded before the login: cannot write %s' % os.path.join(
         env['FJCLOUD_MAIL_STATE_DIR'], 'login-') in message for message in failed), failed
     assert all('No space left on device' in message for message in failed)
+
+
+def test_a_wrong_password_on_fifty_hosts_makes_one_login_and_does_not_lock_the_account(ansible, emulator):
+    run = fleet_login(ansible, emulator, FIFTY, FIFTY, password='wrong-password')
+    assert run.rc != 0
+    run.assert_no_traceback()
+    assert [record['status'] for record in keystone_requests(emulator)] == [401]
+    failed = messages(run)
+    assert len(failed) == len(run.results) == FIFTY
+    tried = [message for message in failed if 'rejected the credentials' in message]
+    refused = [message for message in failed
+               if 'not tried: Keystone rejected these credentials (user demo-user' in message]
+    assert len(tried) == 1 and len(refused) == FIFTY - 1, failed
+    assert all('a different password or project is tried at once' in message for message in refused)
+    assert 'wrong-password' not in run.output and 'wrong-password' not in json.dumps(run.results)
+
+    # The corrected password is tried at once, and the records hold no secret.
+    run = login(ansible, emulator)
+    assert run.rc == 0, run.output
+    assert [record['status'] for record in keystone_requests(emulator)] == [401, 201]
+    records = [os.path.join(ansible.env[STATE_DIR_ENV], name) for name in os.listdir(ansible.env[STATE_DIR_ENV])]
+    for password in ('wrong-password', DEMO_AUTH['password']):
+        plain_hash = hashlib.sha256(password.encode('utf-8')).hexdigest()
+        for record in records:
+            with open(record) as handle:
+                text = handle.read()
+            assert password not in text and plain_hash not in text, record
