@@ -183,13 +183,9 @@ def test_a_name_that_does_not_resolve_fails_at_once_with_a_hint(monkeypatch, key
 
 def test_a_name_error_is_recognised_when_wrapped_as_by_urllib3_1():
     from urllib3.exceptions import MaxRetryError, NewConnectionError
-    try:
-        try:
-            raise socket.gaierror(socket.EAI_NONAME, 'Name or service not known')
-        except socket.gaierror:
-            raise NewConnectionError(object(), 'Failed to establish a new connection: [Errno -2] Name or service not known')
-    except NewConnectionError as inner:
-        exc = requests.exceptions.ConnectionError(MaxRetryError(None, URL, inner))
+    inner = NewConnectionError(object(), 'Failed to establish a new connection: [Errno -2] Name or service not known')
+    inner.__context__ = socket.gaierror(socket.EAI_NONAME, 'Name or service not known')  # raised while handling it
+    exc = requests.exceptions.ConnectionError(MaxRetryError(None, URL, inner))
     with pytest.raises(K5MailError, match='does not resolve') as info:
         post(raises=exc)
     assert info.value.failure == FINAL
