@@ -181,9 +181,11 @@ class SMTPUserModule(K5MailModule):
 
     def absent(self):
         existing = get_smtp_user(self.client)
-        if existing is not None and not self.check_mode:
-            delete_smtp_user(self.client)
-        return self.result(changed=existing is not None, before=existing, after=None, returned=None, created=False)
+        changed = existing is not None
+        if changed and not self.check_mode:
+            # A 404 here: another client deleted the user after our read, so this run changed nothing.
+            changed = delete_smtp_user(self.client)
+        return self.result(changed=changed, before=existing if changed else None, after=None, returned=None, created=False)
 
     def result(self, changed, before, after, returned, created=None):
         """``before``/``after``: credentials or None; ``after`` is None for a user still to be created."""
