@@ -138,9 +138,9 @@ class ModuleRunner:
         monkeypatch.setattr(basic.AnsibleModule, 'fail_json', _fail_json)
         monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda module, warning, **kwargs: self.warnings.append(warning))
 
-    def expect(self, action, reply, token=TOKEN, **params):
-        """Expect a call of ``action`` with exactly ``params``, answered with ``reply``."""
-        self.session.expect(ENDPOINT + '/', reply, form=form(action, **params))
+    def expect(self, action, reply=None, token=TOKEN, raises=None, **params):
+        """Expect a call of ``action`` with exactly ``params``, answered with ``reply`` (or ``raises`` raised)."""
+        self.session.expect(ENDPOINT + '/', reply, raises=raises, form=form(action, **params))
         self._tokens.append(token)
         return self
 
