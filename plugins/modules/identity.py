@@ -174,6 +174,9 @@ class IdentityModule(K5MailModule):
         mutually_exclusive=[('email', 'domain')],
         required_one_of=[('email', 'domain')],
     )
+    # The clock and sleep of the wait (not of pacing), replaced by the unit tests.
+    monotonic = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
 
     def validate(self):
         errors = []
@@ -214,17 +217,17 @@ class IdentityModule(K5MailModule):
         return self.result(changed, before, after, shown=after)
 
     def wait_for_success(self, attributes):
-        deadline = time.monotonic() + self.params['wait_timeout']
+        deadline = self.monotonic() + self.params['wait_timeout']
         interval = 2
         while attributes['status'] != 'Success':
             if attributes['status'] == 'Failed':
                 raise K5MailError('GetIdentityVerificationAttributes', 'the verification of %s failed%s' % (
                     self.identity, self._dns_hint(attributes)))
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self.monotonic()
             if remaining <= 0:
                 raise K5MailError('GetIdentityVerificationAttributes', 'the verification of %s is still %s after %d seconds%s' % (
                     self.identity, attributes['status'], self.params['wait_timeout'], self._dns_hint(attributes)))
-            time.sleep(min(interval, remaining))
+            self.sleep(min(interval, remaining))
             interval = min(interval * 2, POLL_INTERVAL_MAX)
             attributes = self.attributes() or {'status': None, 'token': None}
             if attributes['status'] is None:
