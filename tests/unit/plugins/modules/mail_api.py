@@ -159,13 +159,13 @@ class ModuleRunner:
         args.update(options)
         args.update(_ansible_check_mode=check_mode, _ansible_diff=diff)
         first_call = len(self.session.calls)
+        result = None
         with module_args(args):
             try:
                 main()
             except (AnsibleExitJson, AnsibleFailJson) as exc:
                 result = exc.args[0]
-            else:
-                raise AssertionError('the module returned without exit_json or fail_json')
+        assert result is not None, 'the module returned without exit_json or fail_json'
         self.session.assert_done()
         self._check_calls(self.session.calls[first_call:], self._tokens[first_call:], args)
         self._check_no_secret(result, args)

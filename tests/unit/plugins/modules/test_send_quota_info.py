@@ -31,8 +31,7 @@ def test_quota_and_statistics_oldest_first(api):
                           send_data_points=[
                               dict(timestamp='2026-11-23T23:45:00.000Z', delivery_attempts=5, bounces=0, complaints=2, rejects=0),
                               dict(timestamp='2026-11-24T10:15:00Z', delivery_attempts=2, bounces=0, complaints=0, rejects=1),
-                              dict(timestamp='2026-11-24T10:30:00.000Z', delivery_attempts=3, bounces=1, complaints=0, rejects=0),
-                          ])
+                              dict(timestamp='2026-11-24T10:30:00.000Z', delivery_attempts=3, bounces=1, complaints=0, rejects=0)])
 
 
 def test_no_data_points(api):
