@@ -309,6 +309,7 @@ def test_auth_smtp_user_info_and_the_program_pick_the_same_endpoint(emu, externa
     assert run.rc != 0 and 'GetSMTPUserInfo failed' in run.result['msg']
     run = external({'data': 'smtp_user', 'retries': '0'}, env=dict(env, OS_REGION_NAME=region), private_dns=private_dns)
     assert run.rc == 1 and 'GetSMTPUserInfo failed' in run.error
-    assert proxy.first_lines() == ['CONNECT %s:443 HTTP/1.1' % host] * 2
+    # CONNECT's HTTP version is the Python's (1.0 before 3.12): only the host asked for counts.
+    assert [line.rsplit(' ', 1)[0] for line in proxy.first_lines()] == ['CONNECT %s:443' % host] * 2
     assert [action for service, action in requests_seen(emu) if service == 'mail'] == []
     assert not private_dns.asked_for(host), private_dns.queries

@@ -125,14 +125,17 @@ def full_state_dir(tmp_path):
 
 def fill(directory):
     """Fill the filesystem of ``directory`` up to the last byte (bounded: the filesystem is 256 KiB)."""
-    with open(os.path.join(str(directory), 'filler'), 'wb') as handle:
+    # Unbuffered: a buffered file would try the rest again at close and raise there.
+    fd = os.open(os.path.join(str(directory), 'filler'), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
         for _chunk in range(1024):
             try:
-                handle.write(b'\0' * 4096)
-                handle.flush()
+                os.write(fd, b'\0' * 4096)
             except OSError as exc:
                 assert exc.errno == errno.ENOSPC
                 return
+    finally:
+        os.close(fd)
     raise AssertionError('the filesystem did not fill up')
 
 
