@@ -47,7 +47,8 @@ atexit.register(shutil.rmtree, os.environ['FJCLOUD_MAIL_STATE_DIR'], True)
 if COLLECTIONS_ROOT not in sys.path:
     sys.path.insert(0, COLLECTIONS_ROOT)
 os.environ['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_ROOT
-# The emulator package lives beside the tests and is started with python -m.
-EMULATOR_DIR = os.path.join(REPO_ROOT, 'tests', 'emulator')
-if EMULATOR_DIR not in sys.path:
-    sys.path.insert(0, EMULATOR_DIR)
+# The Python programs that ship with the collection (src/: the emulator k5emu, started with
+# python -m, and fjcloud_mail_external) are imported from the checkout.
+SRC_DIR = os.path.join(REPO_ROOT, 'src')
+if SRC_DIR not in sys.path:
+    sys.path.insert(0, SRC_DIR)

@@ -100,7 +100,7 @@ export ANSIBLE_NOCOLOR=1
 
 banner "2. start the emulator"
 mkdir -m 0700 "$STATE"   # the emulator refuses a state directory that others may enter
-(umask 077 && PYTHONPATH="$ROOT/tests/emulator" exec python -m k5emu --state-dir "$STATE" >"$STATE/emulator.log" 2>&1) &
+(umask 077 && PYTHONPATH="$ROOT/src" exec python -m k5emu --state-dir "$STATE" >"$STATE/emulator.log" 2>&1) &
 EMULATOR_PID=$!
 for _try in $(seq 1 100); do
     [[ -s $STATE/endpoint.json ]] && break
@@ -142,7 +142,7 @@ SUBJECT="fjcloud.mail demo $(date -u +%Y%m%dT%H%M%SZ)-$$"
 printf 'From: demo@example.com\nTo: someone@example.net\nSubject: %s\n\nRelayed by Postfix through the K5 Email Delivery Service emulator.\n' \
     "$SUBJECT" | /usr/sbin/sendmail -f demo@example.com someone@example.net
 echo "sent: $SUBJECT"
-PYTHONPATH="$ROOT/tests/emulator" python - "$STATE" "$SUBJECT" <<'EOF'
+PYTHONPATH="$ROOT/src" python - "$STATE" "$SUBJECT" <<'EOF'
 import json
 import os
 import sys

@@ -12,3 +12,6 @@ send quota with the collection's own client
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+# The release of fjcloud-mail it ships with (galaxy.yml; test_packaging.py checks that they agree).
+__version__ = '1.0.0'

@@ -38,6 +38,7 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.replies import HAS_LX
 from ansible_collections.fjcloud.mail.plugins.module_utils.sending import address_problem, domain_problem
 from ansible_collections.fjcloud.mail.plugins.module_utils.smtp_user import get_smtp_user
 from ansible_collections.fjcloud.mail.plugins.module_utils.transport import HAS_REQUESTS
+from fjcloud_mail_external import __version__
 
 PROG = 'fjcloud-mail-external'
 # The only mail API actions this program may call: none of them changes anything.
@@ -56,6 +57,41 @@ INTEGER_KEYS = ('api_timeout', 'retries')
 TRUE_STRINGS = ('true', 'yes', 'on', '1', 't', 'y')
 FALSE_STRINGS = ('false', 'no', 'off', '0', 'f', 'n')
 BAD_QUERY, FAILED = 2, 1
+HELP = '''usage: %(prog)s [--help] [--version]
+
+Read-only data of the FUJITSU K5 Email Delivery Service for Terraform's "external"
+data source: reads one JSON object of strings (the query) on stdin, writes one JSON
+object of strings on stdout.
+
+query keys:
+  data              %(kinds)s
+  identity          the address or domain (data "identity")
+  include_password  also return the SMTP password (data "smtp_user")
+  connection        %(connection)s
+                    (as the modules' options; unset ones come from OS_* and FJCLOUD_MAIL_*)
+
+secrets come only from the environment: OS_PASSWORD or OS_TOKEN.
+exit status: 0 success, 2 bad query or settings, 1 service or network failure
+(one line on stderr).
+
+options:
+  -h, --help        show this help and exit
+  --version         show the version (the collection's) and exit
+'''
+
+
+def command_line(argv, stdout, stderr):
+    """Answer ``--help`` and ``--version``; None when there is no option and the query is to be read."""
+    if not argv:
+        return None
+    if argv in (['--help'], ['-h']):
+        stdout.write(HELP % dict(prog=PROG, kinds=', '.join(DATA_KINDS), connection=', '.join(CONNECTION_KEYS)))
+        return 0
+    if argv == ['--version']:
+        stdout.write('%s %s\n' % (PROG, __version__))
+        return 0
+    stderr.write('%s: takes no arguments but --help or --version: the query comes on stdin (see --help)\n' % PROG)
+    return BAD_QUERY
 
 
 class UsageError(Exception):
@@ -251,9 +287,12 @@ def one_line(text, secrets):
     return ' '.join(text.split())
 
 
-def main(stdin=None, stdout=None, stderr=None, environ=None):
+def main(stdin=None, stdout=None, stderr=None, environ=None, argv=None):
     """Console script entry point; returns the exit status."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
+    status = command_line(sys.argv[1:] if argv is None else list(argv), stdout, stderr)
+    if status is not None:
+        return status
     environ = os.environ if environ is None else environ
     secrets = [environ.get(name) for names in (ENV_FALLBACKS['password'], ENV_FALLBACKS['auth_token']) for name in names]
     missing = [name for name, present in (('requests', HAS_REQUESTS), ('lxml', HAS_LXML)) if not present]

@@ -92,6 +92,13 @@ def dists(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def bare_venv(dists, tmp_path_factory):
-    """A fresh venv with the wheel and nothing else: the ``k5emu`` and ``fjcloud-mail-external`` commands, no aiosmtpd,
-    no ansible-core. Shared by test_packaging.py and test_release.py (one xdist group)."""
+    """A fresh venv with the wheel and nothing else: the ``fjcloud-mail-external`` command, and a ``k5emu`` command that
+    says to install the ``emulator`` extra; no trustme, no aiosmtpd, no ansible-core. Shared by test_packaging.py and test_release.py (one xdist group)."""
     return Venv(tmp_path_factory.mktemp('venv-bare'), str(dists[1]))
+
+
+@pytest.fixture(scope='session')
+def emulator_venv(dists, tmp_path_factory):
+    """A fresh venv with the wheel and its ``emulator`` extra (trustme, aiosmtpd): the ``k5emu`` command that runs.
+    Shared by test_packaging.py and test_release.py (one xdist group)."""
+    return Venv(tmp_path_factory.mktemp('venv-emulator'), '%s[emulator]' % dists[1])

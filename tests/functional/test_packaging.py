@@ -4,10 +4,11 @@
 """The pip distribution fjcloud-mail, built and installed the way a user does it.
 
 ``python -m build`` makes the sdist and, from it, the wheel; the wheel goes into
-fresh venvs in a temp dir: a bare one (no aiosmtpd, no ansible-core) that runs
-the ``k5emu`` and ``fjcloud-mail-external`` console scripts, and one with the
-``ansible`` extra whose ansible-playbook finds the collection in site-packages
-and runs its modules against that emulator. Slow (two pip installs): the venvs
+fresh venvs in a temp dir: a bare one (no trustme, no aiosmtpd, no ansible-core)
+that runs the ``fjcloud-mail-external`` console script and whose ``k5emu`` says
+which extra it needs, one with the ``emulator`` extra that runs ``k5emu``, and one
+with the ``ansible`` extra whose ansible-playbook finds the collection in
+site-packages and runs its modules against that emulator. Slow (three pip installs): the venvs
 are made once per session (tests/functional/conftest.py), and all these tests
 share one xdist worker with test_release.py, which uses the same venv.
 """
@@ -27,6 +28,7 @@ import zipfile
 import pytest
 import requests
 
+import fjcloud_mail_external
 import k5emu as k5emu_package
 from harness import DEMO_AUTH
 from packaging_harness import REPO_ROOT, Venv, clean_env, galaxy_version, run
@@ -91,7 +93,13 @@ def test_wheel_carries_the_collection_the_emulator_and_the_external_program(dist
     assert sdist.name == 'fjcloud_mail-%s.tar.gz' % galaxy_version()
     # The emulator names its release in its banners (HTTP Server, SMTP greeting).
     assert k5emu_package.__version__ == galaxy_version()
+    assert fjcloud_mail_external.__version__ == galaxy_version()
     names = wheel_names(wheel)
+    # Every file that meta/execution-environment.yml names, at the same place relative to it as in the tarball, so
+    # that ansible-builder introspect reads a pip install as it reads a tarball install.
+    for name in (COLLECTION + 'meta/execution-environment.yml', COLLECTION + 'requirements.txt',
+                 COLLECTION + 'bindep.txt'):
+        assert name in names, name
     for name in (COLLECTION + 'galaxy.yml', COLLECTION + 'meta/runtime.yml', COLLECTION + 'README.md',
                  COLLECTION + 'plugins/modules/smtp_user_info.py', COLLECTION + 'plugins/module_utils/client.py',
                  COLLECTION + 'plugins/doc_fragments/k5.py', COLLECTION + 'roles/postfix_relay/tasks/main.yml',
@@ -111,21 +119,53 @@ def test_checkout_builds_the_same_wheel_as_the_sdist(dists, tmp_path):
     assert wheel_names(from_checkout) == wheel_names(dists[1])
 
 
-def test_bare_install_has_neither_aiosmtpd_nor_ansible(bare_venv):
-    assert bare_venv.imports('requests') and bare_venv.imports('lxml') and bare_venv.imports('trustme')
+def test_bare_install_has_no_test_only_dependency_and_no_ansible(bare_venv):
+    assert bare_venv.imports('requests') and bare_venv.imports('urllib3') and bare_venv.imports('lxml')
+    assert not bare_venv.imports('trustme')
     assert not bare_venv.imports('aiosmtpd')
     assert not bare_venv.imports('ansible')
 
 
-def test_k5emu_without_aiosmtpd_says_how_to_get_the_relay(bare_venv, tmp_path):
-    completed = subprocess.run([bare_venv.bin('k5emu'), '--state-dir', str(tmp_path / 'emu')], env=clean_env(),
-                               capture_output=True, text=True, timeout=60, check=False)
+def test_k5emu_without_its_extra_says_how_to_get_it(bare_venv, tmp_path):
+    for args in ([], ['--no-smtp']):
+        completed = subprocess.run([bare_venv.bin('k5emu'), '--state-dir', str(tmp_path / 'emu')] + args,
+                                   env=clean_env(), capture_output=True, text=True, timeout=60, check=False)
+        assert (completed.returncode, completed.stdout) == (2, '')
+        lines = completed.stderr.splitlines()
+        assert len(lines) == 1 and ' ERROR ' in lines[0], completed.stderr
+        assert lines[0].endswith("cannot start: the emulator needs trustme: pip install 'fjcloud-mail[emulator]'"), lines
+        assert not (tmp_path / 'emu').exists()
+
+
+def test_k5emu_without_aiosmtpd_says_how_to_get_the_relay(emulator_venv, tmp_path):
+    assert emulator_venv.imports('trustme') and emulator_venv.imports('aiosmtpd')
+    # The extra without aiosmtpd (as with trustme alone): the import of aiosmtpd fails.
+    script = 'import sys; sys.modules["aiosmtpd"] = None; from k5emu.app import main; sys.exit(main())'
+    completed = subprocess.run([emulator_venv.bin('python'), '-c', script, '--state-dir', str(tmp_path / 'emu')],
+                               env=clean_env(), capture_output=True, text=True, timeout=60, check=False)
     assert completed.returncode == 2
     errors = [line for line in completed.stderr.splitlines() if ' ERROR ' in line]
     assert len(errors) == 1, completed.stderr
     assert 'the SMTP relay needs aiosmtpd' in errors[0]
-    assert "pip install 'fjcloud-mail[smtp]', or start with --no-smtp" in errors[0]
+    assert "pip install 'fjcloud-mail[emulator]', or start with --no-smtp" in errors[0]
     assert 'Traceback' not in completed.stderr
+
+
+def test_both_commands_answer_help_and_version_without_extras(bare_venv):
+    for command in ('k5emu', 'fjcloud-mail-external'):
+        version = subprocess.run([bare_venv.bin(command), '--version'], env=clean_env(), stdin=subprocess.DEVNULL,
+                                 capture_output=True, text=True, timeout=60, check=False)
+        assert (version.returncode, version.stdout, version.stderr) == (0, '%s %s\n' % (command, galaxy_version()), '')
+        usage = subprocess.run([bare_venv.bin(command), '--help'], env=clean_env(), stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=60, check=False)
+        assert (usage.returncode, usage.stderr) == (0, ''), usage.stderr
+        assert usage.stdout.startswith('usage: %s ' % command) and '--version' in usage.stdout, usage.stdout
+    # Any other argument: the protocol's one line on stderr, exit 2, and the query is not read.
+    other = subprocess.run([bare_venv.bin('fjcloud-mail-external'), 'smtp_user'], env=clean_env(), input='{}',
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert (other.returncode, other.stdout) == (2, '')
+    assert other.stderr.splitlines() == [
+        'fjcloud-mail-external: takes no arguments but --help or --version: the query comes on stdin (see --help)']
 
 
 PLAYBOOK = '''
@@ -165,7 +205,7 @@ PLAYBOOK = '''
 '''
 
 
-def test_installed_collection_emulator_and_external_end_to_end(bare_venv, ansible_venv, tmp_path):
+def test_installed_collection_emulator_and_external_end_to_end(bare_venv, emulator_venv, ansible_venv, tmp_path):
     empty = tmp_path / 'no-collections'
     empty.mkdir()
     ansible_env = clean_env(
@@ -181,7 +221,7 @@ def test_installed_collection_emulator_and_external_end_to_end(bare_venv, ansibl
     assert path.startswith(str(ansible_venv.path)) and path.endswith(os.path.join('site-packages', 'ansible_collections'))
     assert [entry['version'] for collections in found.values() for entry in collections.values()] == [galaxy_version()]
 
-    with k5emu(bare_venv, tmp_path / 'emu', '--no-smtp') as endpoint:
+    with k5emu(emulator_venv, tmp_path / 'emu', '--no-smtp') as endpoint:
         assert 'smtp' not in endpoint
         playbook = tmp_path / 'playbook.yml'
         playbook.write_text(PLAYBOOK)

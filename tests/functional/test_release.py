@@ -56,7 +56,7 @@ PLANTED = [
     'dist/k5emu-1.0.0.tar.gz',
     'build/lib/k5emu/__init__.py',
     'k5emu.egg-info/PKG-INFO',
-    'tests/emulator/k5emu.egg-info/PKG-INFO',
+    'src/k5emu.egg-info/PKG-INFO',
     'context/Containerfile',
     'context/_build/requirements.yml',
     'fjcloud-mail-0.1.0.tar.gz',
@@ -70,8 +70,9 @@ PLANTED = [
     'tests/functional/emulator.log',
 ]
 
-# The content of the collection: nothing under these may be left out of the tarball.
-CONTENT_DIRS = ('plugins/', 'roles/', 'meta/', 'tests/', 'extensions/', 'examples/', 'changelogs/')
+# The content of the collection: nothing under these may be left out of the tarball (src/: the emulator, which
+# the tests in tests/ start, and fjcloud-mail-external).
+CONTENT_DIRS = ('plugins/', 'roles/', 'meta/', 'tests/', 'extensions/', 'examples/', 'changelogs/', 'src/')
 
 
 def build_ignored(rel_path, patterns):
@@ -139,7 +140,7 @@ def test_tarball_holds_the_collection_and_no_leftovers(source, tarball):
 
     for required in ['LICENSE', 'CHANGELOG.rst', 'CHANGELOG.md', 'README.md', 'requirements.txt', 'bindep.txt',
                      'meta/execution-environment.yml', 'meta/runtime.yml', 'roles/postfix_relay/tasks/main.yml',
-                     'tests/emulator/k5emu/__main__.py']:
+                     'src/k5emu/__main__.py', 'src/fjcloud_mail_external/program.py']:
         assert required in files, required
     assert {'plugins/modules/%s.py' % name for name in MODULES} <= files
     assert len(MODULES) == 8, MODULES
@@ -230,9 +231,9 @@ PLAYBOOK = '''
 
 
 @pytest.fixture(name='k5emu')
-def fixture_k5emu(bare_venv, tmp_path):
+def fixture_k5emu(emulator_venv, tmp_path):
     """The emulator as a user starts it: the installed ``k5emu`` command (no SMTP relay: no mail goes through one here)."""
-    emulator = Emulator(str(tmp_path / 'k5emu'), program=bare_venv.bin('k5emu'), env=clean_env(), no_smtp=True,
+    emulator = Emulator(str(tmp_path / 'k5emu'), program=emulator_venv.bin('k5emu'), env=clean_env(), no_smtp=True,
                         min_interval=0)
     emulator.start()
     yield emulator

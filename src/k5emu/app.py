@@ -21,6 +21,7 @@ Services reach the shared objects through the :class:`App`: ``settings``,
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -169,6 +170,7 @@ class App:
 def build_parser():
     """Return the command line parser (services add their own options)."""
     parser = argparse.ArgumentParser(prog='k5emu', description='Emulator of the K5 Email Delivery Service (Keystone + mail API + SMTP relay).')
+    parser.add_argument('--version', action='version', version='%(prog)s ' + __version__)
     parser.add_argument('--state-dir', required=True,
                         help='directory for state.json, endpoint.json, certificates and logs: created 0700 if absent, '
                              'else it must be yours and closed to group and others')
@@ -201,6 +203,10 @@ def main(argv=None):
     os.umask(0o077)  # whatever the emulator creates is private: files 0600, directories 0700
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, args.log_level),
                         format='%(asctime)s k5emu[%(process)d] %(levelname)s %(name)s: %(message)s')
+    if importlib.util.find_spec('trustme') is None:
+        # The emulator's own dependencies are an extra of the distribution: say so in one line, not a traceback.
+        LOG.error("cannot start: the emulator needs trustme: pip install 'fjcloud-mail[emulator]'")
+        return 2
     try:
         app = App(args)
     except (ConfigError, StateDirError, ValueError, OSError) as exc:

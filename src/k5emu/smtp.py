@@ -33,7 +33,7 @@ try:
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 except ImportError as exc:
-    # aiosmtpd is an extra (fjcloud-mail[smtp]): --no-smtp runs without it. The classes
+    # aiosmtpd comes with the extra fjcloud-mail[emulator]: --no-smtp runs without it. The classes
     # below stay definable; SmtpService.from_args refuses to start the relay.
     Controller = object
     AuthResult = LoginPassword = None
@@ -204,7 +204,7 @@ class SmtpService:
         if args.no_smtp:
             return None
         if AIOSMTPD_IMPORT_ERROR is not None:
-            raise ValueError("the SMTP relay needs aiosmtpd (%s): pip install 'fjcloud-mail[smtp]', or start with --no-smtp"
+            raise ValueError("the SMTP relay needs aiosmtpd (%s): pip install 'fjcloud-mail[emulator]', or start with --no-smtp"
                              % AIOSMTPD_IMPORT_ERROR)
         return cls(app, args.host, args.smtp_port, args.smtps_port)
 
