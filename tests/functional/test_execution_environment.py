@@ -10,7 +10,8 @@ generated context itself: the galaxy stage's ``ansible-galaxy collection install
 -r requirements.yml`` (in ``_build``, the stage's working directory) and the
 builder stage's ``introspect.py``, whose output the image's pip and bindep steps
 install. ``ansible-builder introspect`` on the installed collection must list
-the same.
+the same, whether the collection comes from the tarball or from a pip install of
+the wheel.
 """
 
 from __future__ import annotations
@@ -125,3 +126,14 @@ def test_ansible_builder_introspect_lists_requests_and_lxml(builder_bin, tarball
     assert found['system'] == ['%s  # from collection fjcloud.mail' % line for line in SYSTEM_REQUIREMENTS]
     assert any(line.startswith('requests>=') for line in found['python'])
     assert any(line.startswith('lxml>=') for line in found['python'])
+
+
+# Uses the bare venv of test_packaging.py (the wheel, no extras): one worker builds it once.
+@pytest.mark.xdist_group('packaging')
+def test_ansible_builder_introspect_reads_a_pip_install_as_a_tarball_install(builder_bin, bare_venv):
+    """The wheel carries every file meta/execution-environment.yml names, beside meta/ as in the tarball."""
+    (site_packages,) = bare_venv.path.glob('lib/python*/site-packages')
+    out = run([str(builder_bin / 'ansible-builder'), 'introspect', '--sanitize', str(site_packages)]).stdout
+    found = yaml.safe_load(out)
+    assert found['python'] == ['%s  # from collection fjcloud.mail' % line for line in PYTHON_REQUIREMENTS]
+    assert found['system'] == ['%s  # from collection fjcloud.mail' % line for line in SYSTEM_REQUIREMENTS]
