@@ -48,12 +48,11 @@ class K5MailClient:
         self.sleep = sleep or time.sleep
         self.pacer = pacer or SharedPacer(self.endpoint, sleep=self.sleep)
         self.backoff = backoff or Backoff(retries)
-        self.token_expires_at = None
 
     def authenticate(self):
         """Get a token with the Keystone password; return the Token."""
         token = self.keystone.authenticate(self.transport, self.backoff, self.sleep)
-        self.token, self.token_expires_at = token.value, token.expires_at
+        self.token = token.value
         return token
 
     def call(self, action, params=None, accept=(), idempotent=True):

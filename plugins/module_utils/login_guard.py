@@ -385,10 +385,6 @@ def account_key(auth_url, username, user_domain_name):
     return url, hashlib.sha256(text.encode('utf-8')).hexdigest()[:32]
 
 
-def login_key(auth_url, username, user_domain_name):
-    return account_key(auth_url, username, user_domain_name)[1]
-
-
 def _may_have_been_checked(exc):
     """Whether a login that raised ``exc`` may have reached Keystone's password check."""
     if not isinstance(exc, K5MailError):

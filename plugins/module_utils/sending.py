@@ -47,7 +47,6 @@ SEND_EMAIL = 'SendEmail'
 SEND_RAW_EMAIL = 'SendRawEmail'
 
 RECIPIENT_OPTIONS = ('to', 'cc', 'bcc')
-SIMPLE_OPTIONS = ('subject', 'body_text', 'body_html')
 _DESTINATION_KEYS = {'to': 'ToAddresses', 'cc': 'CcAddresses', 'bcc': 'BccAddresses'}
 _RECIPIENT_HEADERS = ('To', 'Cc', 'Bcc')
 

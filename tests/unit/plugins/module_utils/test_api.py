@@ -312,7 +312,7 @@ def test_password_authentication_request_shape(session, clock):
     session.expect(ENDPOINT, xml_reply(200, CREATE_REPLY_NS), headers={'X-Auth-Token': 'new-token'})
     client = make_client(session, clock, token=None, keystone=keystone())
     client.call('GetSMTPUserInfo')
-    assert client.token_expires_at == '2026-11-24T13:00:00.000000Z'
+    assert client.token == 'new-token'
 
 
 def test_project_name_scope_defaults_to_user_domain():
