@@ -15,8 +15,7 @@ __metaclass__ = type
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-# ConnectionSettings is imported from here by callers that predate connection.py.
-from ansible_collections.fjcloud.mail.plugins.module_utils.connection import DEFAULTS, ENV_FALLBACKS, ConnectionSettings  # noqa: F401
+from ansible_collections.fjcloud.mail.plugins.module_utils.connection import DEFAULTS, ENV_FALLBACKS, ConnectionSettings
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import HAS_LXML, LXML_IMPORT_ERROR
 from ansible_collections.fjcloud.mail.plugins.module_utils.transport import HAS_REQUESTS, REQUESTS_IMPORT_ERROR

@@ -13,7 +13,7 @@ import re
 try:
     from requests.structures import CaseInsensitiveDict
 except ImportError:
-    pass  # api_client reports the missing library
+    pass  # module.K5MailModule reports the missing library (transport.HAS_REQUESTS)
 
 try:
     from lxml import etree

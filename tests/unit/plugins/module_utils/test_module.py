@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.module import ConnectionSettings
+from ansible_collections.fjcloud.mail.plugins.module_utils.connection import ConnectionSettings
 
 
 def params(**kwargs):
