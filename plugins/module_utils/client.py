@@ -21,10 +21,11 @@ except ImportError:
     pass  # transport.HAS_REQUESTS tells the module
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
+from ansible_collections.fjcloud.mail.plugins.module_utils.keystone import clean_token
 from ansible_collections.fjcloud.mail.plugins.module_utils.pacing import SharedPacer
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import Response, describe_non_xml, error_from_reply, find_text, parse_xml
 from ansible_collections.fjcloud.mail.plugins.module_utils.retries import IDEMPOTENT, SEND, Backoff, run_with_retries
-from ansible_collections.fjcloud.mail.plugins.module_utils.transport import Transport, clean_token
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import Transport
 
 USER_AGENT = 'FGCP-OS-API-CLIENT'
 API_VERSION = 'v1.0'

@@ -237,9 +237,3 @@ def short_reason(exc, url=None):
     for secret in sorted(userinfo_secrets(url or ''), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return ' '.join(text.split())[:300]
-
-
-def clean_token(token):
-    if not token:
-        return None
-    return token.replace('\r', '').replace('\n', '').strip() or None
