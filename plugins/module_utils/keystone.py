@@ -19,7 +19,8 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.errors import (
 )
 from ansible_collections.fjcloud.mail.plugins.module_utils.login_guard import LoginGuard, project_scope
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import html_title
-from ansible_collections.fjcloud.mail.plugins.module_utils.retries import LOGIN, retry_after, run_with_retries
+from ansible_collections.fjcloud.mail.plugins.module_utils.retries import LOGIN, run_with_retries
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import retry_after
 
 
 # What to do after Keystone refused the login, by status.

@@ -25,7 +25,7 @@ except ImportError:
     LXML_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import FINAL, K5MailError, NOT_PROCESSED, SERVER_ERROR, bounded_text
-from ansible_collections.fjcloud.mail.plugins.module_utils.retries import retry_after
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import retry_after
 
 # No throttling reply is published; the error page only lists "service use
 # limit exceeded" among the causes of a 400. Recognise the usual wordings.

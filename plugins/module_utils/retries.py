@@ -108,11 +108,3 @@ def run_with_retries(kind, attempt, backoff, sleep):
             maybe_acted = maybe_acted or may_have_acted(error)
             sleep(delay)
             waited += delay
-
-
-def retry_after(headers):
-    value = headers.get('retry-after')
-    try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError, OverflowError):
-        return None

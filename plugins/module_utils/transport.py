@@ -118,6 +118,15 @@ class Transport:
         return b''.join(chunks)
 
 
+def retry_after(headers):
+    """Seconds the Retry-After header of a reply asks to wait (delta-seconds only), or None."""
+    value = headers.get('retry-after')
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def _content_length(headers):
     try:
         return int(headers.get('Content-Length') or 0)
