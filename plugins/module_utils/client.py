@@ -30,13 +30,18 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.transport import Tran
 USER_AGENT = 'FGCP-OS-API-CLIENT'
 API_VERSION = 'v1.0'
 FORM_TYPE = 'application/x-www-form-urlencoded; charset=utf-8'
+# The defaults of the api_timeout and retries options. connection.DEFAULTS (and through it the
+# argument spec of every module and fjcloud-mail-external) takes them from here; the k5 doc
+# fragment repeats them, and ansible-test validate-modules checks that it matches the spec.
+DEFAULT_API_TIMEOUT = 30
+DEFAULT_RETRIES = 5
 
 
 class K5MailClient:
     """One client per module run: one HTTP session, one pacer, one token."""
 
     def __init__(self, endpoint, token=None, keystone=None, validate_certs=True, ca_cert=None,
-                 timeout=30, retries=5, session=None, pacer=None, backoff=None, sleep=None):
+                 timeout=DEFAULT_API_TIMEOUT, retries=DEFAULT_RETRIES, session=None, pacer=None, backoff=None, sleep=None):
         if not token and keystone is None:
             raise ValueError('a token or Keystone credentials are required')
         self.endpoint = endpoint.rstrip('/') + '/'

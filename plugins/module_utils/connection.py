@@ -18,7 +18,7 @@ import re
 from urllib.parse import urlsplit
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.addresses import DNS_LABEL
-from ansible_collections.fjcloud.mail.plugins.module_utils.client import K5MailClient
+from ansible_collections.fjcloud.mail.plugins.module_utils.client import DEFAULT_API_TIMEOUT, DEFAULT_RETRIES, K5MailClient
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import userinfo_secrets, without_userinfo
 from ansible_collections.fjcloud.mail.plugins.module_utils.keystone import KeystonePassword
 
@@ -47,7 +47,7 @@ ENV_FALLBACKS = {
     'ca_cert': ('OS_CACERT',),
 }
 # The defaults of the options that have no environment variable.
-DEFAULTS = {'validate_certs': True, 'allow_http': False, 'api_timeout': 30, 'retries': 5}
+DEFAULTS = {'validate_certs': True, 'allow_http': False, 'api_timeout': DEFAULT_API_TIMEOUT, 'retries': DEFAULT_RETRIES}
 # The keys of the ``auth`` option; the others are top-level options.
 AUTH_KEYS = ('auth_url', 'username', 'password', 'user_domain_name', 'project_id', 'project_name', 'project_domain_name')
 

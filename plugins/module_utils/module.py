@@ -45,8 +45,8 @@ def k5_argument_spec():
         # No spec default: a default would win over the environment variable.
         region_name=dict(type='str', fallback=_env('region_name')),
         endpoint=dict(type='str', fallback=_env('endpoint')),
-        validate_certs=dict(type='bool', default=True),
-        allow_http=dict(type='bool', default=False),
+        validate_certs=dict(type='bool', default=DEFAULTS['validate_certs']),
+        allow_http=dict(type='bool', default=DEFAULTS['allow_http']),
         ca_cert=dict(type='path', aliases=['cacert'], fallback=_env('ca_cert')),
         api_timeout=dict(type='int', default=DEFAULTS['api_timeout']),
         retries=dict(type='int', default=DEFAULTS['retries']),
