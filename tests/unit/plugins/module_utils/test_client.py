@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Edge cases of the API client, against scripted HTTP replies.
+"""K5MailClient (client.py) against scripted HTTP replies: reading replies, pacing, retries, Keystone login.
 
 The end-to-end behaviour is proven against the emulator in tests/functional;
 these tests pin the decisions that are hard to provoke from a real server.
