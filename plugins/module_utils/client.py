@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Client of the K5 / FJcloud-O Email Delivery Service query API.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+Client of the K5 / FJcloud-O Email Delivery Service query API.
 
 Every module of the collection talks to the service through ``K5MailClient``:
 it authenticates with Keystone (or uses a given token), posts form-encoded

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Connection settings: the checks of the shared connection options, and the client they build.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+Connection settings: the checks of the shared connection options, and the client they build.
 
 Kept free of ansible imports so that programs other than modules (the
 ``fjcloud-mail-external`` Terraform entry point) validate their settings

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Keystone v3 password authentication, and the token it gives (or that the user gives as auth_token)."""
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+Keystone v3 password authentication, and the token it gives (or that the user gives as auth_token)."""
 
 from __future__ import absolute_import, division, print_function
 

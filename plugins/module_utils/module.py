@@ -1,12 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The argument spec every module shares and the base class that runs a module.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+The argument spec every module shares and the base class that runs a module.
 
 A module subclasses ``K5MailModule``, declares its own options in
 ``module_spec`` and writes ``run()``, which returns the result dict. The base
 class validates the connection options before any request, builds the one
 client of the run, and turns ``K5MailError`` into a single ``fail_json``.
+
+The path from a module option to the HTTP request and back, one line per
+file, is in README.md next to this file.
 """
 
 from __future__ import absolute_import, division, print_function

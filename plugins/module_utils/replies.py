@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reading the service's replies: safe XML parsing by local name, accepted replies,
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+Reading the service's replies: safe XML parsing by local name, accepted replies,
 and the error a rejected reply stands for (including whether it is throttling)."""
 
 from __future__ import absolute_import, division, print_function

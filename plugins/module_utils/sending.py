@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Sending one message: checks, encoding and the parameters of SendEmail and SendRawEmail.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+Sending one message: checks, encoding and the parameters of SendEmail and SendRawEmail.
 
 Everything here is a pure function of the module's options, so that every
 check runs, and every error is known, before the one request is made.

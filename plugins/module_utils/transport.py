@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one way the collection makes an HTTP request: ``Transport.post``.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+The one way the collection makes an HTTP request: ``Transport.post``.
 
 It never follows a redirect (that would resend the password or the token
 elsewhere), reads at most ``max_reply_bytes`` of a reply, and turns every
