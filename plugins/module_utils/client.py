@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Client of the K5 / FJcloud-O Email Delivery Service query API.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+Client of the K5 / FJcloud-O Email Delivery Service query API.
 
 Every module of the collection talks to the service through ``K5MailClient``:
 it authenticates with Keystone (or uses a given token), posts form-encoded
@@ -21,21 +23,27 @@ except ImportError:
     pass  # transport.HAS_REQUESTS tells the module
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
+from ansible_collections.fjcloud.mail.plugins.module_utils.keystone import clean_token
 from ansible_collections.fjcloud.mail.plugins.module_utils.pacing import SharedPacer
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import Response, describe_non_xml, error_from_reply, find_text, parse_xml
 from ansible_collections.fjcloud.mail.plugins.module_utils.retries import IDEMPOTENT, SEND, Backoff, run_with_retries
-from ansible_collections.fjcloud.mail.plugins.module_utils.transport import Transport, clean_token
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import Transport
 
 USER_AGENT = 'FGCP-OS-API-CLIENT'
 API_VERSION = 'v1.0'
 FORM_TYPE = 'application/x-www-form-urlencoded; charset=utf-8'
+# The defaults of the api_timeout and retries options. connection.DEFAULTS (and through it the
+# argument spec of every module and fjcloud-mail-external) takes them from here; the k5 doc
+# fragment repeats them, and ansible-test validate-modules checks that it matches the spec.
+DEFAULT_API_TIMEOUT = 30
+DEFAULT_RETRIES = 5
 
 
 class K5MailClient:
     """One client per module run: one HTTP session, one pacer, one token."""
 
     def __init__(self, endpoint, token=None, keystone=None, validate_certs=True, ca_cert=None,
-                 timeout=30, retries=5, session=None, pacer=None, backoff=None, sleep=None):
+                 timeout=DEFAULT_API_TIMEOUT, retries=DEFAULT_RETRIES, session=None, pacer=None, backoff=None, sleep=None):
         if not token and keystone is None:
             raise ValueError('a token or Keystone credentials are required')
         self.endpoint = endpoint.rstrip('/') + '/'
@@ -48,12 +56,11 @@ class K5MailClient:
         self.sleep = sleep or time.sleep
         self.pacer = pacer or SharedPacer(self.endpoint, sleep=self.sleep)
         self.backoff = backoff or Backoff(retries)
-        self.token_expires_at = None
 
     def authenticate(self):
         """Get a token with the Keystone password; return the Token."""
         token = self.keystone.authenticate(self.transport, self.backoff, self.sleep)
-        self.token, self.token_expires_at = token.value, token.expires_at
+        self.token = token.value
         return token
 
     def call(self, action, params=None, accept=(), idempotent=True):

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Connection settings: the checks of the shared connection options, and the client they build.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+Connection settings: the checks of the shared connection options, and the client they build.
 
 Kept free of ansible imports so that programs other than modules (the
 ``fjcloud-mail-external`` Terraform entry point) validate their settings
@@ -17,7 +19,8 @@ import os
 import re
 from urllib.parse import urlsplit
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.client import K5MailClient
+from ansible_collections.fjcloud.mail.plugins.module_utils.addresses import DNS_LABEL
+from ansible_collections.fjcloud.mail.plugins.module_utils.client import DEFAULT_API_TIMEOUT, DEFAULT_RETRIES, K5MailClient
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import userinfo_secrets, without_userinfo
 from ansible_collections.fjcloud.mail.plugins.module_utils.keystone import KeystonePassword
 
@@ -25,7 +28,6 @@ DEFAULT_REGION = 'jp-east-1'
 DEFAULT_AUTH_URL = 'https://identity.{region}.cloud.global.fujitsu.com/v3'
 DEFAULT_ENDPOINT = 'https://mail.{region}.cloud.global.fujitsu.com'
 _REGION_PATTERN = re.compile(r'^[a-z0-9]+(?:-[a-z0-9]+)*\Z')
-_HOST_LABEL = re.compile(r'^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z')
 MAX_REGION_LENGTH = 63  # it becomes one label of the default host names
 MAX_HOST_LENGTH = 253
 MAX_API_TIMEOUT = 3600
@@ -47,7 +49,7 @@ ENV_FALLBACKS = {
     'ca_cert': ('OS_CACERT',),
 }
 # The defaults of the options that have no environment variable.
-DEFAULTS = {'validate_certs': True, 'allow_http': False, 'api_timeout': 30, 'retries': 5}
+DEFAULTS = {'validate_certs': True, 'allow_http': False, 'api_timeout': DEFAULT_API_TIMEOUT, 'retries': DEFAULT_RETRIES}
 # The keys of the ``auth`` option; the others are top-level options.
 AUTH_KEYS = ('auth_url', 'username', 'password', 'user_domain_name', 'project_id', 'project_name', 'project_domain_name')
 
@@ -186,7 +188,7 @@ def _host_problem(host):
     if len(host) > MAX_HOST_LENGTH:
         return 'the host name is %d characters long, at most %d are allowed' % (len(host), MAX_HOST_LENGTH)
     name = host[:-1] if host.endswith('.') else host  # a fully qualified name may end with a dot
-    if not all(_HOST_LABEL.match(label) for label in name.split('.')):
+    if not all(DNS_LABEL.match(label) for label in name.split('.')):
         return ('the host name is not dot-separated labels of 1 to 63 ASCII letters, digits and inner dashes '
                 '(give an internationalised name in its xn-- form)')
     return None

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one error every call of the collection raises: what was asked, what came back."""
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+The one error every call of the collection raises: what was asked, what came back."""
 
 from __future__ import absolute_import, division, print_function
 

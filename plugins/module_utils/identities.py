@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Sender identities: the addresses and domains a contract may send from."""
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+Sender identities: the addresses and domains a contract may send from."""
 
 from __future__ import absolute_import, division, print_function
 

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Keystone v3 password authentication."""
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+Keystone v3 password authentication, and the token it gives (or that the user gives as auth_token)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -19,8 +21,8 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.errors import (
 )
 from ansible_collections.fjcloud.mail.plugins.module_utils.login_guard import LoginGuard, project_scope
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import html_title
-from ansible_collections.fjcloud.mail.plugins.module_utils.retries import LOGIN, retry_after, run_with_retries
-from ansible_collections.fjcloud.mail.plugins.module_utils.transport import clean_token
+from ansible_collections.fjcloud.mail.plugins.module_utils.retries import LOGIN, run_with_retries
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import retry_after
 
 
 # What to do after Keystone refused the login, by status.
@@ -32,6 +34,13 @@ KEYSTONE_HINTS = {
     404: ('Check auth_url: it must be the Keystone v3 of the region, ending in /v3, e.g. '
           'https://identity.<region_name>.cloud.global.fujitsu.com/v3'),
 }
+
+
+def clean_token(token):
+    """A token fit for the X-Auth-Token header: no CR or LF (a header injection), no surrounding blanks; None if empty."""
+    if not token:
+        return None
+    return token.replace('\r', '').replace('\n', '').strip() or None
 
 
 class Token:

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Keystone logins that cannot lock the account, across every process of the user.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+Keystone logins that cannot lock the account, across every process of the user.
 
 Five failed logins within 15 minutes lock a K5 account for 15 minutes. A play
 on many hosts runs one module process per host at once, and a password can
@@ -383,10 +385,6 @@ def account_key(auth_url, username, user_domain_name):
         url = url[:-len('/v3')]
     text = '\n'.join((url, username, user_domain_name))
     return url, hashlib.sha256(text.encode('utf-8')).hexdigest()[:32]
-
-
-def login_key(auth_url, username, user_domain_name):
-    return account_key(auth_url, username, user_domain_name)[1]
 
 
 def _may_have_been_checked(exc):

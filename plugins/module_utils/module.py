@@ -1,12 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The argument spec every module shares and the base class that runs a module.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+The argument spec every module shares and the base class that runs a module.
 
 A module subclasses ``K5MailModule``, declares its own options in
 ``module_spec`` and writes ``run()``, which returns the result dict. The base
 class validates the connection options before any request, builds the one
 client of the run, and turns ``K5MailError`` into a single ``fail_json``.
+
+The path from a module option to the HTTP request and back, one line per
+file, is in README.md next to this file.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,8 +20,7 @@ __metaclass__ = type
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-# ConnectionSettings is imported from here by callers that predate connection.py.
-from ansible_collections.fjcloud.mail.plugins.module_utils.connection import DEFAULTS, ENV_FALLBACKS, ConnectionSettings  # noqa: F401
+from ansible_collections.fjcloud.mail.plugins.module_utils.connection import DEFAULTS, ENV_FALLBACKS, ConnectionSettings
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import HAS_LXML, LXML_IMPORT_ERROR
 from ansible_collections.fjcloud.mail.plugins.module_utils.transport import HAS_REQUESTS, REQUESTS_IMPORT_ERROR
@@ -46,8 +50,8 @@ def k5_argument_spec():
         # No spec default: a default would win over the environment variable.
         region_name=dict(type='str', fallback=_env('region_name')),
         endpoint=dict(type='str', fallback=_env('endpoint')),
-        validate_certs=dict(type='bool', default=True),
-        allow_http=dict(type='bool', default=False),
+        validate_certs=dict(type='bool', default=DEFAULTS['validate_certs']),
+        allow_http=dict(type='bool', default=DEFAULTS['allow_http']),
         ca_cert=dict(type='path', aliases=['cacert'], fallback=_env('ca_cert')),
         api_timeout=dict(type='int', default=DEFAULTS['api_timeout']),
         retries=dict(type='int', default=DEFAULTS['retries']),

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The contract's sending quota (GetSendQuota), as the modules and the Terraform entry point read it."""
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+The contract's sending quota (GetSendQuota), as the modules and the Terraform entry point read it."""
 
 from __future__ import absolute_import, division, print_function
 

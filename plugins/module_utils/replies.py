@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reading the service's replies: safe XML parsing by local name, accepted replies,
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+Reading the service's replies: safe XML parsing by local name, accepted replies,
 and the error a rejected reply stands for (including whether it is throttling)."""
 
 from __future__ import absolute_import, division, print_function
@@ -13,7 +15,7 @@ import re
 try:
     from requests.structures import CaseInsensitiveDict
 except ImportError:
-    pass  # api_client reports the missing library
+    pass  # module.K5MailModule reports the missing library (transport.HAS_REQUESTS)
 
 try:
     from lxml import etree
@@ -25,7 +27,7 @@ except ImportError:
     LXML_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import FINAL, K5MailError, NOT_PROCESSED, SERVER_ERROR, bounded_text
-from ansible_collections.fjcloud.mail.plugins.module_utils.retries import retry_after
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import retry_after
 
 # No throttling reply is published; the error page only lists "service use
 # limit exceeded" among the causes of a 400. Recognise the usual wordings.

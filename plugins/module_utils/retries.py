@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""When a failed call is repeated, and the one loop that repeats it.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+When a failed call is repeated, and the one loop that repeats it.
 
 Every call of the collection is one of three kinds, and ``should_retry`` is
 the only place that decides, from the kind and what the failure says about
@@ -108,11 +110,3 @@ def run_with_retries(kind, attempt, backoff, sleep):
             maybe_acted = maybe_acted or may_have_acted(error)
             sleep(delay)
             waited += delay
-
-
-def retry_after(headers):
-    value = headers.get('retry-after')
-    try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError, OverflowError):
-        return None

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Sending one message: checks, encoding and the parameters of SendEmail and SendRawEmail.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+Sending one message: checks, encoding and the parameters of SendEmail and SendRawEmail.
 
 Everything here is a pure function of the module's options, so that every
 check runs, and every error is known, before the one request is made.
@@ -13,11 +15,7 @@ check runs, and every error is known, before the one request is made.
 
 Decisions:
 
-- Addresses are checked with ``email.utils`` plus a plain structural check
-  (one address per item, one ``@``, a local part of allowed ASCII characters,
-  a domain of dot-separated labels), never with DNS.
-- Display names that are not ASCII are RFC 2047 encoded (UTF-8) before they
-  are sent, as the service requires; ASCII display names are quoted when needed.
+- Addresses are checked and formatted by addresses.py (never with DNS).
 - Subjects and addresses must be one line: a CR or LF in them could add headers.
 - A raw message is sent as it is: its headers are never rewritten. Raw
   non-ASCII characters in its header section are rejected with a message that
@@ -33,30 +31,24 @@ import base64
 import codecs
 import re
 from email.parser import Parser
-from email.utils import formataddr, getaddresses, parseaddr, unquote
+from email.utils import getaddresses
+
+from ansible_collections.fjcloud.mail.plugins.module_utils.addresses import CONTROL, LINE_BREAK, check_addresses, format_address, is_ascii
+# Only for src/fjcloud_mail_external/program.py, which another change edits now: drop this line once it imports addresses.py.
+from ansible_collections.fjcloud.mail.plugins.module_utils.addresses import address_problem, domain_problem  # noqa: F401 pylint: disable=unused-import
 
 MAX_RECIPIENTS = 50
 # "Messages <= 2 MB": read as 2 MiB, the count of bytes before base64 encoding.
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024
-MAX_ADDRESS_LENGTH = 256
-MAX_DOMAIN_LENGTH = 255
-MAX_LOCAL_PART_LENGTH = 64
 DEFAULT_CHARSET = 'UTF-8'
 
 SEND_EMAIL = 'SendEmail'
 SEND_RAW_EMAIL = 'SendRawEmail'
 
 RECIPIENT_OPTIONS = ('to', 'cc', 'bcc')
-SIMPLE_OPTIONS = ('subject', 'body_text', 'body_html')
 _DESTINATION_KEYS = {'to': 'ToAddresses', 'cc': 'CcAddresses', 'bcc': 'BccAddresses'}
 _RECIPIENT_HEADERS = ('To', 'Cc', 'Bcc')
 
-# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators.
-_CONTROL = re.compile(u'[\x00-\x1f\x7f-\x9f\u2028\u2029]')
-_LINE_BREAK = re.compile(u'[\r\n\u2028\u2029]')
-_ANGLE_FORM = re.compile(r'^(?P<name>[^<>]*?)\s*<(?P<addr>[^<>]*)>\s*\Z')
-_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
-_DOMAIN_LABEL = re.compile(r'^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z')
 _HEADER_END = re.compile(r'\r?\n\r?\n')
 _FIELD_NAME = re.compile(r'^([!-9;-~]+)[ \t]*:')
 
@@ -68,136 +60,6 @@ class SendRequest:
         self.action = action
         self.params = params
         self.recipients = recipients
-
-
-# ---------------------------------------------------------------------------
-# Addresses
-# ---------------------------------------------------------------------------
-
-def _is_ascii(text):
-    try:
-        text.encode('ascii')
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def address_problem(addr):
-    """Why ``addr`` (the part between < and >) is not an address the service takes, or None."""
-    if not addr:
-        return 'no address'
-    if len(addr) > MAX_ADDRESS_LENGTH:
-        return 'the address is %d characters long, the service accepts at most %d' % (len(addr), MAX_ADDRESS_LENGTH)
-    if any(char.isspace() for char in addr):
-        return 'the address contains white space'
-    if addr.count('@') != 1:
-        return 'an address has exactly one @, found %d' % addr.count('@')
-    local, domain = addr.split('@')
-    if not local:
-        return 'the part before @ is empty'
-    if not domain:
-        return 'the domain after @ is empty'
-    if not _is_ascii(addr):
-        return ('the address contains non-ASCII characters (a domain must be given in its ASCII form, '
-                'xn--..., and the part before @ must be ASCII)')
-    if len(local) > MAX_LOCAL_PART_LENGTH:
-        return 'the part before @ is %d characters long, at most %d are allowed' % (len(local), MAX_LOCAL_PART_LENGTH)
-    if not _LOCAL_PART.match(local):
-        return ('the part before @ may hold letters, digits, dots (not first, last or doubled) '
-                "and !#$%&'*+/=?^_`{|}~-")
-    return domain_problem(domain)
-
-
-def domain_problem(domain):
-    """Why ``domain`` is not a domain name the service takes, or None."""
-    if len(domain) > MAX_DOMAIN_LENGTH:
-        return 'the domain is %d characters long, the service accepts at most %d' % (len(domain), MAX_DOMAIN_LENGTH)
-    if not _is_ascii(domain):
-        return 'the domain %s contains non-ASCII characters (give its ASCII form, xn--...)' % domain
-    labels = domain.split('.')
-    if len(labels) < 2:
-        return 'the domain %s has no dot' % domain
-    if not all(_DOMAIN_LABEL.match(label) for label in labels):
-        return ('the domain %s is not dot-separated labels of letters, digits and inner dashes '
-                '(1 to 63 characters each)' % domain)
-    if labels[-1].isdigit():
-        return 'the domain %s ends with a numeric label, which is not a top-level domain' % domain
-    return None
-
-
-def _unquoted_separator(text):
-    """Whether ``text`` holds a , or ; outside a quoted string: RFC 5322 separates addresses with them."""
-    quoted = escaped = False
-    for char in text:
-        if escaped:
-            escaped = False
-        elif quoted and char == '\\':
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif not quoted and char in ',;':
-            return True
-    return False
-
-
-def parse_address(value):
-    """Split ``value`` (``a@example.com`` or ``Name <a@example.com>``) into ``(name, addr)``.
-
-    Raise ValueError with the reason when it is not exactly one well-formed address.
-    """
-    if not isinstance(value, str):
-        raise ValueError('an address is a string')
-    if _LINE_BREAK.search(value):
-        raise ValueError('it contains a line break (CR or LF), which could add mail headers')
-    if _CONTROL.search(value):
-        raise ValueError('it contains a control character')
-    text = value.strip()
-    if not text:
-        raise ValueError('it is empty')
-    if _unquoted_separator(text):
-        # Decided here, not by email.utils.getaddresses: how it reads a list differs between
-        # Python patch releases (3.11.2 and 3.11.7 read 'a@x;b@y' differently).
-        raise ValueError('it holds more than one address (an unquoted , or ;): give one address per list item, '
-                         'and quote a display name that contains a comma ("Ops, Team" <ops@example.com>)')
-    match = _ANGLE_FORM.match(text)
-    if match:
-        name, addr = match.group('name').strip(), match.group('addr').strip()
-        if len(name) >= 2 and name.startswith('"') and name.endswith('"'):
-            name = unquote(name)
-        elif '"' in name:
-            raise ValueError('the display name has an unbalanced double quote')
-    elif '<' in text or '>' in text:
-        raise ValueError('the < and > around the address do not match, or text follows the >')
-    else:
-        name, addr = '', text
-    problem = address_problem(addr)
-    if problem:
-        raise ValueError(problem)
-    # The standard library must read it the same way, or the service may not.
-    if parseaddr(text)[1] != addr:
-        raise ValueError('it is not read as the address %s by an RFC 5322 parser' % addr)
-    return name, addr
-
-
-def format_address(name, addr):
-    """The address as the service wants it: a non-ASCII display name RFC 2047 encoded in UTF-8."""
-    if not name:
-        return addr
-    # formataddr quotes an ASCII name when needed, and encodes a non-ASCII one
-    # as =?utf-8?b?...?= (what email.header.Header(name, 'utf-8').encode() gives).
-    return formataddr((name, addr), charset='utf-8')
-
-
-def check_addresses(option, values, errors):
-    """Append the problems of the addresses of ``option`` to ``errors``; return ``[(name, addr)]`` of the good ones."""
-    parsed = []
-    for index, value in enumerate(values or []):
-        where = option if option == 'sender' else '%s[%d]' % (option, index)
-        try:
-            parsed.append(parse_address(value))
-        except ValueError as exc:
-            errors.append('%s %r is not a valid email address: %s' % (where, value, exc))
-    return parsed
 
 
 # ---------------------------------------------------------------------------
@@ -232,7 +94,7 @@ def _recipient_options(options):
 # ---------------------------------------------------------------------------
 
 def _check_charset(charset, errors):
-    if not charset or _CONTROL.search(charset):
+    if not charset or CONTROL.search(charset):
         errors.append('charset %r is not a character set name' % (charset,))
         return None
     try:
@@ -279,9 +141,9 @@ def build_simple(options):
 
     if subject is None or subject == '':
         errors.append('subject is required (and not empty) when raw_message is not given')
-    elif _LINE_BREAK.search(subject):
+    elif LINE_BREAK.search(subject):
         errors.append('subject must be one line: it contains a line break (CR or LF), which could add mail headers')
-    elif _CONTROL.search(subject):
+    elif CONTROL.search(subject):
         errors.append('subject contains a control character')
     if not body_text and not body_html:
         errors.append('no body: give body_text, body_html or both')
@@ -334,7 +196,7 @@ def non_ascii_headers(raw):
         match = _FIELD_NAME.match(line)
         if match:
             field = match.group(1)
-        if not _is_ascii(line):
+        if not is_ascii(line):
             name = field if field and (match or line[:1] in (' ', '\t')) else 'line %r' % line[:40]
             if name not in found:
                 found.append(name)

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The private per-user directory where modules on one host share state.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+The private per-user directory where modules on one host share state.
 
 Pacing records and login-guard records live here. Anyone who can write to
 them can slow, block or unguard every run, so the directory must belong to

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one way the collection makes an HTTP request: ``Transport.post``.
+"""PRIVATE to the collection: not a public API; may change without notice.
+
+The one way the collection makes an HTTP request: ``Transport.post``.
 
 It never follows a redirect (that would resend the password or the token
 elsewhere), reads at most ``max_reply_bytes`` of a reply, and turns every
@@ -116,6 +118,15 @@ class Transport:
                               status=reply.status_code,
                               failure=LOST_REPLY, hint=_slow_hint() if timeout else _path_hint())
         return b''.join(chunks)
+
+
+def retry_after(headers):
+    """Seconds the Retry-After header of a reply asks to wait (delta-seconds only), or None."""
+    value = headers.get('retry-after')
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _content_length(headers):
@@ -237,9 +248,3 @@ def short_reason(exc, url=None):
     for secret in sorted(userinfo_secrets(url or ''), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return ' '.join(text.split())[:300]
-
-
-def clean_token(token):
-    if not token:
-        return None
-    return token.replace('\r', '').replace('\n', '').strip() or None

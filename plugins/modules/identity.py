@@ -146,6 +146,7 @@ dns_record:
 
 import time
 
+from ansible_collections.fjcloud.mail.plugins.module_utils.addresses import address_problem, domain_problem
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.identities import (
     delete_identity,
@@ -155,7 +156,6 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.identities import (
     verify_identity,
 )
 from ansible_collections.fjcloud.mail.plugins.module_utils.module import K5MailModule
-from ansible_collections.fjcloud.mail.plugins.module_utils.sending import address_problem, domain_problem
 
 # Statuses that need a new verification request to get anywhere.
 NEEDS_VERIFICATION = (None, 'Failed', 'NotStarted')

@@ -20,8 +20,8 @@ description:
     changes, also with O(probe=true). Error messages name the option and never show the password.
   - The relay's line in C(sasl_passwd) is the line after the comment
     C(# managed by fjcloud.mail.postfix_relay). When the relay's host or port changes, that line is
-    replaced; a line without the comment whose key is the relay's C([host]:port) (written by earlier
-    releases) is taken over. A line whose key is the relay's in other letter case (C([SMTP.Example.COM]:587))
+    replaced; a line without the comment whose key is the relay's C([host]:port) (a line written by hand
+    or by another tool) is taken over. A line whose key is the relay's in other letter case (C([SMTP.Example.COM]:587))
     is removed and reported in RV(sasl_passwd_removed), since Postfix's lookups fold case and the first line
     would win over the relay's. Other lines stay as they are; lines are split at newlines only, and continuation
     lines (starting with whitespace) go with their line.
@@ -565,7 +565,7 @@ def sasl_plan(text, nexthop, line):
     """The new sasl_passwd text and the keys of the lines removed (other than nexthop's own).
 
     The relay's line follows MARKER. A marked line of an earlier relay goes; a bare line for
-    this nexthop (earlier releases) is taken over; a line whose key is nexthop in other letter
+    this nexthop (written by hand or by another tool) is taken over; a line whose key is nexthop in other letter
     case goes too (reported), since Postfix's hash and lmdb lookups fold case and the first
     line would win. Continuation lines go with their line; other lines stay in place.
     """

@@ -9,12 +9,12 @@ __metaclass__ = type
 
 import pytest
 
+from ansible_collections.fjcloud.mail.plugins.module_utils.addresses import address_problem, domain_problem
 from ansible_collections.fjcloud.mail.plugins.module_utils.client import K5MailClient
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.pacing import Pacer
 from ansible_collections.fjcloud.mail.plugins.module_utils.retries import Backoff
 from ansible_collections.fjcloud.mail.plugins.module_utils.identities import list_identities, verification_attributes
-from ansible_collections.fjcloud.mail.plugins.module_utils.sending import address_problem, domain_problem
 from fake_http import FakeClock, FakeSession, Reply, form
 
 ENDPOINT = 'https://mail.example/'

@@ -8,8 +8,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import pytest
+import yaml
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.module import ConnectionSettings
+from ansible_collections.fjcloud.mail.plugins.doc_fragments.k5 import ModuleDocFragment
+from ansible_collections.fjcloud.mail.plugins.module_utils.connection import DEFAULTS, ConnectionSettings
+from ansible_collections.fjcloud.mail.plugins.module_utils.module import k5_argument_spec
 
 
 def params(**kwargs):
@@ -99,3 +102,13 @@ def test_disabled_certificate_validation_is_warned():
     settings = ConnectionSettings(params(auth_token='t', validate_certs=False))
     assert settings.errors == []
     assert len(settings.warnings) == 1 and settings.warnings[0].startswith('validate_certs=false: the certificates')
+
+
+def test_the_k5_doc_fragment_documents_the_defaults_of_the_argument_spec():
+    # ansible-test validate-modules checks this in the sanity session; this test says it at once.
+    documented = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)['options']
+    spec = k5_argument_spec()
+    assert sorted(documented) == sorted(spec)
+    assert dict((name, documented[name].get('default')) for name in spec) == \
+        dict((name, option.get('default')) for name, option in spec.items())
+    assert [spec[name]['default'] for name in DEFAULTS] == [DEFAULTS[name] for name in DEFAULTS]

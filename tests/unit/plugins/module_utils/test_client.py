@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Edge cases of the API client, against scripted HTTP replies.
+"""K5MailClient (client.py) against scripted HTTP replies: reading replies, pacing, retries, Keystone login.
 
 The end-to-end behaviour is proven against the emulator in tests/functional;
 these tests pin the decisions that are hard to provoke from a real server.
@@ -312,7 +312,7 @@ def test_password_authentication_request_shape(session, clock):
     session.expect(ENDPOINT, xml_reply(200, CREATE_REPLY_NS), headers={'X-Auth-Token': 'new-token'})
     client = make_client(session, clock, token=None, keystone=keystone())
     client.call('GetSMTPUserInfo')
-    assert client.token_expires_at == '2026-11-24T13:00:00.000000Z'
+    assert client.token == 'new-token'
 
 
 def test_project_name_scope_defaults_to_user_domain():
