@@ -34,8 +34,6 @@ from email.parser import Parser
 from email.utils import getaddresses
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.addresses import CONTROL, LINE_BREAK, check_addresses, format_address, is_ascii
-# Only for src/fjcloud_mail_external/program.py, which another change edits now: drop this line once it imports addresses.py.
-from ansible_collections.fjcloud.mail.plugins.module_utils.addresses import address_problem, domain_problem  # noqa: F401 pylint: disable=unused-import
 
 MAX_RECIPIENTS = 50
 # "Messages <= 2 MB": read as 2 MiB, the count of bytes before base64 encoding.

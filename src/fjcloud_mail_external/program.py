@@ -35,7 +35,7 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailE
 from ansible_collections.fjcloud.mail.plugins.module_utils.identities import describe, verification_attributes
 from ansible_collections.fjcloud.mail.plugins.module_utils.quota import get_send_quota
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import HAS_LXML
-from ansible_collections.fjcloud.mail.plugins.module_utils.sending import address_problem, domain_problem
+from ansible_collections.fjcloud.mail.plugins.module_utils.addresses import address_problem, domain_problem
 from ansible_collections.fjcloud.mail.plugins.module_utils.smtp_user import get_smtp_user
 from ansible_collections.fjcloud.mail.plugins.module_utils.transport import HAS_REQUESTS
 from fjcloud_mail_external import __version__
