@@ -38,6 +38,7 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.errors import (
     LOST_REPLY,
     NOT_SENT,
     REDACTED,
+    bounded_text,
     userinfo_secrets,
     without_userinfo,
 )
@@ -247,4 +248,4 @@ def short_reason(exc, url=None):
     text = re.sub(r'<[^<>]*object at 0x[0-9a-f]+>:?\s*', '', str(exc)) or type(exc).__name__
     for secret in sorted(userinfo_secrets(url or ''), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
-    return ' '.join(text.split())[:300]
+    return bounded_text(text)
