@@ -1,5 +1,6 @@
 # make test runs the whole suite through nox (noxfile.py: the version matrix,
-# lint, functional, molecule); nox itself is installed into .venv-nox on first use.
+# lint, functional, molecule; antsibull-nox.toml: the standard checks); nox and
+# antsibull-nox are installed into .venv-nox on first use.
 # Quick runs on the newest ansible-core: make sanity | units | functional | lint | molecule.
 # Any nox selection: make nox ARGS='-t units'   (or: .venv-nox/bin/nox -s units-2.16)
 .PHONY: test sanity units functional lint molecule nox venv demo fleet bench clean

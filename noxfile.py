@@ -3,18 +3,21 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The test driver of the fjcloud.mail collection (run through ``make test``).
 
-Sessions (``nox -l`` lists them, ``nox -s NAME`` runs one, ``nox -t TAG`` a group):
+``nox -l`` lists the sessions, ``nox -s NAME`` runs one, ``nox -t TAG`` a group.
+Two kinds:
 
-* ``sanity-<core>``: ansible-test sanity (no ignore entries) and ansible-doc of
-  every module and role, for every ansible-core in MATRIX;
-* ``units-<core>``: pytest tests/unit for every ansible-core in MATRIX;
-* ``functional-<core>``: pytest tests/functional (emulator, real
-  ansible-playbook) on the oldest and the newest core; the tests that use this
-  machine's Postfix (tests/functional/test_postfix*.py) on the newest only;
-* ``lint``: ansible-lint --profile production (runs yamllint), shellcheck;
-* ``molecule``: every scenario of extensions/molecule on the newest core;
-* ``venv``: not a test; .venv with the newest core and every test requirement,
-  for make demo / fleet / bench.
+* the standard checks that antsibull-nox declares (antsibull-nox.toml):
+  ``docs-check`` (antsibull-docs validates the docs of every module and role),
+  ``extra-checks`` (the ``mail`` action group lists exactly the modules with the
+  shared connection options; no unwanted files in plugins/),
+  ``build-import-check`` (galaxy-importer on the built tarball, offline);
+* the sessions in the table PER_CORE below, one per ansible-core of MATRIX on
+  the Python given there: ``units-<core>``, ``sanity-<core>`` (ansible-test
+  sanity, no ignore entries, then ansible-doc of every module and role),
+  ``functional-<core>``; antsibull-nox's own ansible-test sessions cannot be
+  used here: they fetch ansible-core from GitHub, run in ansible-test's
+  containers from a registry, and pick their own Python. Then ``lint``,
+  ``molecule`` and ``venv`` (not a test: .venv for make demo / fleet / bench).
 
 Each session installs its own ansible-core (the newest patch release of its
 minor version) next to tests/requirements*.txt, which never name ansible-core.
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 
+import antsibull_nox
 import nox
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -72,13 +76,6 @@ REQUIREMENTS_MOLECULE = os.path.join(ROOT, 'tests', 'requirements-molecule.txt')
 APT_PACKAGES = ('ca-certificates', 'git', 'libsasl2-modules', 'make', 'postfix', 'postfix-lmdb', 'python3', 'python3-venv', 'shellcheck',
                 'util-linux')
 
-# make test: everything, quick stages first.
-nox.options.sessions = (
-    ['lint']
-    + ['units-%s' % core for core in MATRIX]
-    + ['sanity-%s' % core for core in MATRIX]
-    + ['functional-%s' % OLDEST, 'functional-%s' % NEWEST, 'molecule']
-)
 # A missing interpreter is a failure, not a skipped session; and nothing is
 # downloaded except packages.
 nox.options.error_on_missing_interpreters = True
@@ -89,6 +86,10 @@ nox.options.reuse_venv = 'yes'
 
 os.environ.setdefault('PIP_DISABLE_PIP_VERSION_CHECK', '1')
 os.environ.setdefault('PYTHONDONTWRITEBYTECODE', '1')
+
+# docs-check, extra-checks and build-import-check (on the Python that runs nox).
+antsibull_nox.load_antsibull_nox_toml()
+ANTSIBULL_NOX_CHECKS = ['extra-checks', 'docs-check', 'build-import-check']
 
 
 # ---------------------------------------------------------------------------
@@ -128,9 +129,9 @@ def apt_packages(session):
 
 def install(session, core, *requirements):
     """ansible-core ``core`` (newest patch, upgraded in a reused venv) and the given requirement files."""
-    expected = MATRIX[core][0] if core in MATRIX else None
+    expected = MATRIX[core][0]
     actual = session.run('python', '-c', 'import platform; print(platform.python_version())', silent=True).strip()
-    if expected and actual != expected:
+    if actual != expected:
         session.error('ansible-core %s is tested on Python %s, but this venv has %s' % (core, expected, actual))
     args = ['--upgrade', 'ansible-core==%s.*' % core]
     for requirement in requirements:
@@ -138,47 +139,6 @@ def install(session, core, *requirements):
     session.install(*args)
     version = session.run('python', '-c', 'import ansible; print(ansible.__version__)', silent=True).strip()
     session.log('ansible-core %s on Python %s' % (version, actual))
-
-
-def python_minor(session):
-    """The venv's Python as X.Y, for ``ansible-test --python``."""
-    return session.run('python', '-c', 'import sys; print("%d.%d" % sys.version_info[:2])', silent=True).strip()
-
-
-# What ansible-test's own code says about the pip it bootstraps; falls back to
-# reading the default from its source when the internals move.
-PIP_VERSION_CODE = r'''
-import re, sys, types
-try:
-    from ansible_test._internal.python_requirements import get_venv_packages
-    print(get_venv_packages(types.SimpleNamespace(version=sys.argv[1]))['pip'])
-except (ImportError, AttributeError, KeyError, TypeError):
-    import ansible_test
-    path = ansible_test.__path__[0] + '/_internal/python_requirements.py'
-    with open(path, encoding='utf-8') as source:
-        match = re.search(r"""\bpip=['"]([0-9][0-9.]*)['"]""", source.read())
-    if not match:
-        sys.exit('cannot tell which pip version ansible-test wants (%s)' % path)
-    print(match.group(1))
-'''
-
-
-def get_pip_standin(session, python):
-    """Cache tools/get_pip_standin.py under the get-pip name this ansible-test wants.
-
-    ansible-test bootstraps pip in its venvs with a get-pip.py downloaded from a
-    host this machine cannot reach, unless a copy is cached under the name of
-    its pip version (which differs between ansible-test versions).
-    """
-    pip_version = session.run('python', '-c', PIP_VERSION_CODE, python, silent=True).strip()
-    cache = os.path.expanduser('~/.ansible/test/cache/get_pip_%s.py' % pip_version.replace('.', '_'))
-    if not os.path.exists(cache) or os.path.getsize(cache) == 0:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        shutil.copy(os.path.join(ROOT, 'tools', 'get_pip_standin.py'), cache + '.tmp')
-        os.replace(cache + '.tmp', cache)
-        session.log('ansible-test wants pip %s: wrote %s from tools/get_pip_standin.py' % (pip_version, cache))
-    else:
-        session.log('ansible-test wants pip %s: %s present' % (pip_version, cache))
 
 
 def no_sanity_ignores(session):
@@ -230,50 +190,69 @@ def pytest(session, *args):
 
 
 # ---------------------------------------------------------------------------
-# sessions
+# the per-core sessions
 
-for _core, (_python_version, _interpreter) in MATRIX.items():
+def units(session, core):
+    """pytest tests/unit."""
+    install(session, core, REQUIREMENTS)
+    pytest(session, 'tests/unit')
 
-    @nox.session(name='sanity-%s' % _core, python=_interpreter, tags=['sanity'])
-    def sanity(session, core=_core):
-        """ansible-test sanity, then ansible-doc of every module and role."""
-        apt_packages(session)  # git, for the copy
-        install(session, core)
-        no_sanity_ignores(session)
-        get_pip_standin(session, python_minor(session))
-        # ansible-test runs from a copy (see tools/collection_tree.py).
-        collections_root = collection_tree.copy(os.path.join(session.create_tmp(), 'collections'))
-        with session.chdir(collection_tree.collection_dir(collections_root)):
-            session.run('ansible-test', 'sanity', '--python', python_minor(session))
-        ansible_doc(session, collections_root)
 
-    @nox.session(name='units-%s' % _core, python=_interpreter, tags=['units'])
-    def units(session, core=_core):
-        """pytest tests/unit."""
-        install(session, core, REQUIREMENTS)
-        pytest(session, 'tests/unit')
+def sanity(session, core):
+    """ansible-test sanity, then ansible-doc of every module and role."""
+    apt_packages(session)  # git, for the copy
+    install(session, core)
+    no_sanity_ignores(session)
+    # ansible-test downloads a pip bootstrap script from a host out of reach
+    # unless a copy is cached: put the offline stand-in there.
+    session.run('python', os.path.join(ROOT, 'tools', 'get_pip_standin.py'), '--cache-for-ansible-test')
+    python = session.run('python', '-c', 'import sys; print("%d.%d" % sys.version_info[:2])', silent=True).strip()
+    # ansible-test runs from a copy (see tools/collection_tree.py).
+    collections_root = collection_tree.copy(os.path.join(session.create_tmp(), 'collections'))
+    with session.chdir(collection_tree.collection_dir(collections_root)):
+        session.run('ansible-test', 'sanity', '--python', python)
+    ansible_doc(session, collections_root)
 
-    if _core in (OLDEST, NEWEST):
 
-        @nox.session(name='functional-%s' % _core, python=_interpreter, tags=['functional'])
-        def functional(session, core=_core):
-            """pytest tests/functional (the Postfix tests on the newest core only)."""
-            apt_packages(session)
-            install(session, core, REQUIREMENTS)
-            args = ['tests/functional']
-            if core != NEWEST:
-                args.append('--ignore-glob=*/test_postfix*.py')
-            pytest(session, *args)
+def functional(session, core):
+    """pytest tests/functional (the Postfix tests on the newest core only)."""
+    apt_packages(session)
+    install(session, core, REQUIREMENTS)
+    args = ['tests/functional']
+    if core != NEWEST:
+        args.append('--ignore-glob=*/test_postfix*.py')
+    pytest(session, *args)
+
+
+# Session kind -> (what it runs, the cores it runs on): KIND-CORE on the
+# interpreter MATRIX gives, tagged KIND; make test runs them in this order.
+PER_CORE = {
+    'units': (units, tuple(MATRIX)),
+    'sanity': (sanity, tuple(MATRIX)),
+    'functional': (functional, (OLDEST, NEWEST)),
+}
+
+
+def _per_core_session(kind, run, core):
+    def session_function(session):
+        run(session, core)
+    session_function.__doc__ = run.__doc__
+    nox.session(name='%s-%s' % (kind, core), python=MATRIX[core][1], tags=[kind])(session_function)
 
 
 def _newest_only(session):  # pylint: disable=unused-argument
     """The stage on the newest core only (its work is the session it requires)."""
 
 
-# make sanity | units | functional: quick runs.
-for _kind in ('sanity', 'units', 'functional'):
+for _kind, (_run, _cores) in PER_CORE.items():
+    for _core in _cores:
+        _per_core_session(_kind, _run, _core)
+    # make sanity | units | functional: quick runs.
     nox.session(name=_kind, python=False, requires=['%s-%s' % (_kind, NEWEST)])(_newest_only)
 
+
+# ---------------------------------------------------------------------------
+# the other sessions
 
 # Variables that would make ansible-lint install the collection outside the checkout.
 LINT_UNSET = ('ANSIBLE_COLLECTIONS_PATH', 'ANSIBLE_COLLECTIONS_PATHS')
@@ -331,3 +310,11 @@ def venv(session):
     session.run(python, '-m', 'pip', 'install', '--upgrade', 'ansible-core==%s.*' % NEWEST,
                 '-r', REQUIREMENTS, '-r', REQUIREMENTS_LINT, '-r', REQUIREMENTS_MOLECULE, external=True)
     session.run(os.path.join(target, 'bin', 'ansible'), '--version', external=True)
+
+
+# make test: everything, quick stages first.
+nox.options.sessions = (
+    ['lint'] + ANTSIBULL_NOX_CHECKS
+    + ['%s-%s' % (kind, core) for kind, (_run, cores) in PER_CORE.items() for core in cores]
+    + ['molecule']
+)
