@@ -23,10 +23,9 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.addresses import DNS_
 from ansible_collections.fjcloud.mail.plugins.module_utils.client import DEFAULT_API_TIMEOUT, DEFAULT_RETRIES, K5MailClient
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import userinfo_secrets, without_userinfo
 from ansible_collections.fjcloud.mail.plugins.module_utils.keystone import KeystonePassword
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import DEFAULT_AUTH_URL, DEFAULT_ENDPOINT
 
 DEFAULT_REGION = 'jp-east-1'
-DEFAULT_AUTH_URL = 'https://identity.{region}.cloud.global.fujitsu.com/v3'
-DEFAULT_ENDPOINT = 'https://mail.{region}.cloud.global.fujitsu.com'
 _REGION_PATTERN = re.compile(r'^[a-z0-9]+(?:-[a-z0-9]+)*\Z')
 MAX_REGION_LENGTH = 63  # it becomes one label of the default host names
 MAX_HOST_LENGTH = 253

@@ -22,7 +22,7 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.errors import (
 from ansible_collections.fjcloud.mail.plugins.module_utils.login_guard import LoginGuard, project_scope
 from ansible_collections.fjcloud.mail.plugins.module_utils.replies import html_title
 from ansible_collections.fjcloud.mail.plugins.module_utils.retries import LOGIN, run_with_retries
-from ansible_collections.fjcloud.mail.plugins.module_utils.transport import retry_after
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import DEFAULT_URLS, retry_after
 
 
 # What to do after Keystone refused the login, by status.
@@ -31,8 +31,7 @@ REJECTED_HINT = ('Check the password, the user name, user_domain_name (the contr
                  'logins within 15 minutes lock the account')
 KEYSTONE_HINTS = {
     403: 'The user may not use this project: check project_id or project_name, and the user\'s roles in the K5 portal',
-    404: ('Check auth_url: it must be the Keystone v3 of the region, ending in /v3, e.g. '
-          'https://identity.<region_name>.cloud.global.fujitsu.com/v3'),
+    404: 'Check auth_url: it must be the Keystone v3 of the region, ending in /v3, e.g. %s' % DEFAULT_URLS['auth_url'],
 }
 
 

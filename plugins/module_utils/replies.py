@@ -27,7 +27,7 @@ except ImportError:
     LXML_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import FINAL, K5MailError, NOT_PROCESSED, SERVER_ERROR, bounded_text
-from ansible_collections.fjcloud.mail.plugins.module_utils.transport import retry_after
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import DEFAULT_URLS, retry_after
 
 # No throttling reply is published; the error page only lists "service use
 # limit exceeded" among the causes of a 400. Recognise the usual wordings.
@@ -161,7 +161,7 @@ _HINTS = {
           "in the K5 portal"),
 }
 # A 404 without the service's error code comes from a server that is not the mail API.
-_NOT_THE_SERVICE = 'Check endpoint: it must be the mail API of the region, https://mail.<region_name>.cloud.global.fujitsu.com'
+_NOT_THE_SERVICE = 'Check endpoint: it must be the mail API of the region, %s' % DEFAULT_URLS['endpoint']
 
 
 def error_from_reply(action, status, headers, body, url=None):

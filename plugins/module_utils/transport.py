@@ -50,10 +50,14 @@ _CHUNK_BYTES = 64 * 1024
 # A refused connection is repeated only within this many seconds of waiting in all: a
 # service that is down stays down for longer, and the user should hear it soon.
 REFUSED_RETRY_SECONDS = 4.0
-# What each URL option defaults to, for the hint of an error that names the option.
+# The service's URLs in a region: the one place they are written (connection.py fills in the region; the
+# fjcloud.mail.k5 doc fragment repeats them as text, and a unit test checks that it agrees).
+DEFAULT_ENDPOINT = 'https://mail.{region}.cloud.global.fujitsu.com'
+DEFAULT_AUTH_URL = 'https://identity.{region}.cloud.global.fujitsu.com/v3'
+# What each URL option defaults to, as messages show it.
 DEFAULT_URLS = {
-    'endpoint': 'https://mail.<region_name>.cloud.global.fujitsu.com',
-    'auth_url': 'https://identity.<region_name>.cloud.global.fujitsu.com/v3',
+    'endpoint': DEFAULT_ENDPOINT.format(region='<region_name>'),
+    'auth_url': DEFAULT_AUTH_URL.format(region='<region_name>'),
 }
 
 

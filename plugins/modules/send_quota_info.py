@@ -86,28 +86,8 @@ send_data_points:
       sample: 0
 '''
 
-import re
-
-from ansible_collections.fjcloud.mail.plugins.module_utils.replies import find_all, find_text
 from ansible_collections.fjcloud.mail.plugins.module_utils.module import K5MailModule
-from ansible_collections.fjcloud.mail.plugins.module_utils.quota import get_send_quota, to_float
-_TIMESTAMP = re.compile(r'^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?')
-DATA_POINT_FIELDS = (('delivery_attempts', 'DeliveryAttempts'), ('bounces', 'Bounces'), ('complaints', 'Complaints'),
-                     ('rejects', 'Rejects'))
-
-
-def _time_key(timestamp):
-    """Sort key of an ISO 8601 UTC timestamp, with or without fractions of a second."""
-    match = _TIMESTAMP.match(timestamp or '')
-    if not match:
-        return (1, timestamp or '')
-    fields = match.groups()
-    return (0,) + tuple(int(field) for field in fields[:6]) + (float('0.' + (fields[6] or '0')),)
-
-
-def _int(text):
-    value = to_float(text)
-    return int(value) if value is not None else None
+from ansible_collections.fjcloud.mail.plugins.module_utils.quota import get_send_quota, get_send_statistics
 
 
 class SendQuotaInfoModule(K5MailModule):
@@ -118,14 +98,7 @@ class SendQuotaInfoModule(K5MailModule):
     def run(self):
         result = dict(changed=False, quota=get_send_quota(self.client))
         if self.params['statistics']:
-            response = self.client.call('GetSendStatistics')
-            points = []
-            for member in find_all(response.root, 'SendDataPoints', 'member'):
-                point = dict((key, _int(find_text(member, name))) for key, name in DATA_POINT_FIELDS)
-                point['timestamp'] = find_text(member, 'Timestamp')
-                points.append(point)
-            # The service gives no order.
-            result['send_data_points'] = sorted(points, key=lambda point: _time_key(point['timestamp']))
+            result['send_data_points'] = get_send_statistics(self.client)
         return result
 
 

@@ -31,18 +31,6 @@ class Reply:
         self.stream_size = None
         self.info = {}
 
-    def header(self, name):
-        """Return the first header of this name (case-insensitive), or None."""
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    def without_header(self, name):
-        """Remove every header of this name; return self."""
-        self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()]
-        return self
-
 
 def json_reply(status, data, headers=None, request_id=None):
     """Return a JSON reply."""

@@ -7,12 +7,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+import re
+
 import pytest
 import yaml
 
 from ansible_collections.fjcloud.mail.plugins.doc_fragments.k5 import ModuleDocFragment
 from ansible_collections.fjcloud.mail.plugins.module_utils.connection import DEFAULTS, ConnectionSettings
 from ansible_collections.fjcloud.mail.plugins.module_utils.module import k5_argument_spec
+from ansible_collections.fjcloud.mail.plugins.module_utils.transport import DEFAULT_URLS
+from ansible_collections.fjcloud.mail.plugins.modules import auth as auth_module
 
 
 def params(**kwargs):
@@ -112,3 +117,18 @@ def test_the_k5_doc_fragment_documents_the_defaults_of_the_argument_spec():
     assert dict((name, documented[name].get('default')) for name in spec) == \
         dict((name, option.get('default')) for name, option in spec.items())
     assert [spec[name]['default'] for name in DEFAULTS] == [DEFAULTS[name] for name in DEFAULTS]
+
+
+def test_the_default_urls_written_in_the_docs_are_those_of_module_utils():
+    # Documentation cannot import module_utils, so it writes the default URLs out: every URL templated on
+    # the region that a doc fragment or a module's documentation writes must be one the client uses.
+    templated = re.compile(r'https://[^\s()]*<region_name>[^\s()]*')
+    fragment = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)['options']
+    assert 'C(%s)' % DEFAULT_URLS['endpoint'] in ' '.join(fragment['endpoint']['description'])
+    assert 'C(%s)' % DEFAULT_URLS['auth_url'] in ' '.join(fragment['auth']['suboptions']['auth_url']['description'])
+    assert 'C(%s)' % DEFAULT_URLS['endpoint'] in auth_module.RETURN
+    modules_dir = os.path.dirname(auth_module.__file__)
+    texts = [ModuleDocFragment.DOCUMENTATION] + [
+        open(os.path.join(modules_dir, name)).read() for name in sorted(os.listdir(modules_dir)) if name.endswith('.py')]
+    written = set(url for text in texts for url in templated.findall(text))
+    assert written == set(DEFAULT_URLS.values())

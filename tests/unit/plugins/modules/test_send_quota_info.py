@@ -57,3 +57,12 @@ def test_failure_of_the_statistics_fails_the_module(api):
     api.expect('GetSendStatistics', access_denied())
     result = api.run(send_quota_info.main)
     assert (result['failed'], result['action'], result['status']) == (True, 'GetSendStatistics', 403)
+
+
+def test_unreadable_data_points_come_last_with_null_counts(api):
+    api.expect('GetSendQuota', ok('GetSendQuota', QUOTA))
+    api.expect('GetSendStatistics', ok('GetSendStatistics', '<SendDataPoints>%s%s</SendDataPoints>' % (
+        '<member><DeliveryAttempts>many</DeliveryAttempts></member>', point('2026-11-24T10:30:00.000Z', 3))))
+    points = api.run(send_quota_info.main)['send_data_points']
+    assert points == [dict(timestamp='2026-11-24T10:30:00.000Z', delivery_attempts=3, bounces=0, complaints=0, rejects=0),
+                      dict(timestamp=None, delivery_attempts=None, bounces=None, complaints=None, rejects=None)]
