@@ -46,6 +46,9 @@ VENV ?= .venv
 bench:
 	test -x $(VENV)/bin/python || $(MAKE) venv
 	$(VENV)/bin/python tools/bench.py $(BENCH_ARGS)
+bench-terraform:  # mail API calls and seconds of a no-op Terraform plan (tools/bench_terraform.py)
+	test -x $(VENV)/bin/python || $(MAKE) venv
+	$(VENV)/bin/python tools/bench_terraform.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .build .nox tests/output

@@ -17,6 +17,8 @@ BATCH_SIZE = 100
 PAGE_SIZE = 100
 # The service publishes a domain's verification token in this TXT record.
 DNS_RECORD_PREFIX = '_niftycloudess.'
+# Statuses that need a new verification request to get anywhere (None: the service does not know the identity).
+NEEDS_VERIFICATION = (None, 'Failed', 'NotStarted')
 
 
 def identity_type(identity):

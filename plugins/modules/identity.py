@@ -149,6 +149,7 @@ import time
 from ansible_collections.fjcloud.mail.plugins.module_utils.addresses import address_problem, domain_problem
 from ansible_collections.fjcloud.mail.plugins.module_utils.errors import K5MailError
 from ansible_collections.fjcloud.mail.plugins.module_utils.identities import (
+    NEEDS_VERIFICATION,
     delete_identity,
     describe,
     dns_record,
@@ -157,8 +158,6 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.identities import (
 )
 from ansible_collections.fjcloud.mail.plugins.module_utils.module import K5MailModule
 
-# Statuses that need a new verification request to get anywhere.
-NEEDS_VERIFICATION = (None, 'Failed', 'NotStarted')
 POLL_INTERVAL_MAX = 30
 
 

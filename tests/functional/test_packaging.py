@@ -30,6 +30,8 @@ import requests
 
 import fjcloud_mail_external
 import k5emu as k5emu_package
+import terraform_provider_k5mail
+from terraform_provider_k5mail.program import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
 from harness import DEMO_AUTH
 from packaging_harness import REPO_ROOT, Venv, clean_env, galaxy_version, run
 
@@ -94,6 +96,7 @@ def test_wheel_carries_the_collection_the_emulator_and_the_external_program(dist
     # The emulator names its release in its banners (HTTP Server, SMTP greeting).
     assert k5emu_package.__version__ == galaxy_version()
     assert fjcloud_mail_external.__version__ == galaxy_version()
+    assert terraform_provider_k5mail.__version__ == galaxy_version()
     names = wheel_names(wheel)
     # Every file that meta/execution-environment.yml names, at the same place relative to it as in the tarball, so
     # that ansible-builder introspect reads a pip install as it reads a tarball install.
@@ -103,12 +106,14 @@ def test_wheel_carries_the_collection_the_emulator_and_the_external_program(dist
     for name in (COLLECTION + 'galaxy.yml', COLLECTION + 'meta/runtime.yml', COLLECTION + 'README.md',
                  COLLECTION + 'plugins/modules/smtp_user_info.py', COLLECTION + 'plugins/module_utils/client.py',
                  COLLECTION + 'plugins/doc_fragments/k5.py', COLLECTION + 'roles/postfix_relay/tasks/main.yml',
-                 'k5emu/app.py', 'k5emu/smtp.py', 'fjcloud_mail_external/program.py'):
+                 'k5emu/app.py', 'k5emu/smtp.py', 'fjcloud_mail_external/program.py',
+                 'terraform_provider_k5mail/provider.py'):
         assert name in names
-    # One client: the external program has no copy of it.
+    # One client: neither the external program nor the provider has a copy of it.
     assert [name for name in names if name.endswith('/client.py')] == [COLLECTION + 'plugins/module_utils/client.py']
     assert not [name for name in names if '__pycache__' in name or name.endswith('.pyc') or '/tests/' in name]
-    assert set(name.split('/')[0] for name in names) == {'ansible_collections', 'k5emu', 'fjcloud_mail_external'}
+    assert set(name.split('/')[0] for name in names) == {
+        'ansible_collections', 'k5emu', 'fjcloud_mail_external', 'terraform_provider_k5mail'}
 
 
 def test_checkout_builds_the_same_wheel_as_the_sdist(dists, tmp_path):
@@ -151,8 +156,8 @@ def test_k5emu_without_aiosmtpd_says_how_to_get_the_relay(emulator_venv, tmp_pat
     assert 'Traceback' not in completed.stderr
 
 
-def test_both_commands_answer_help_and_version_without_extras(bare_venv):
-    for command in ('k5emu', 'fjcloud-mail-external'):
+def test_the_commands_answer_help_and_version_without_extras(bare_venv):
+    for command in ('k5emu', 'fjcloud-mail-external', 'terraform-provider-k5mail'):
         version = subprocess.run([bare_venv.bin(command), '--version'], env=clean_env(), stdin=subprocess.DEVNULL,
                                  capture_output=True, text=True, timeout=60, check=False)
         assert (version.returncode, version.stdout, version.stderr) == (0, '%s %s\n' % (command, galaxy_version()), '')
@@ -166,6 +171,22 @@ def test_both_commands_answer_help_and_version_without_extras(bare_venv):
     assert (other.returncode, other.stdout) == (2, '')
     assert other.stderr.splitlines() == [
         'fjcloud-mail-external: takes no arguments but --help or --version: the query comes on stdin (see --help)']
+    # Started by Terraform (its handshake variable set) without the terraform extra: one line saying what to install.
+    serve = subprocess.run([bare_venv.bin('terraform-provider-k5mail')], capture_output=True, text=True, timeout=60,
+                           env=clean_env(**{MAGIC_COOKIE_KEY: MAGIC_COOKIE_VALUE}), check=False)
+    assert (serve.returncode, serve.stdout) == (1, '')
+    assert serve.stderr == "terraform-provider-k5mail: missing Python packages: tf; pip install 'fjcloud-mail[terraform]'\n"
+
+
+def test_the_installed_provider_mirror_runs_the_venv_without_a_search_path(bare_venv, tmp_path):
+    """An installed provider finds itself and the collection in site-packages: the launcher only picks the venv's Python."""
+    completed = run([bare_venv.bin('terraform-provider-k5mail'), 'mirror', str(tmp_path / 'mirror')], env=clean_env())
+    assert 'filesystem_mirror' in completed.stdout
+    (path,) = (tmp_path / 'mirror').rglob('*.zip')
+    with zipfile.ZipFile(path) as archive:
+        launcher = archive.read(archive.namelist()[0]).decode()
+    assert 'PYTHONPATH' not in launcher
+    assert ' -m terraform_provider_k5mail "$@"' in launcher and bare_venv.bin('python') in launcher
 
 
 PLAYBOOK = '''

@@ -71,8 +71,8 @@ PLANTED = [
 ]
 
 # The content of the collection: nothing under these may be left out of the tarball (src/: the emulator, which
-# the tests in tests/ start, and fjcloud-mail-external).
-CONTENT_DIRS = ('plugins/', 'roles/', 'meta/', 'tests/', 'extensions/', 'examples/', 'changelogs/', 'src/')
+# the tests in tests/ start, fjcloud-mail-external and the Terraform provider).
+CONTENT_DIRS = ('plugins/', 'roles/', 'meta/', 'tests/', 'extensions/', 'examples/', 'changelogs/', 'src/', 'docs/')
 
 
 def build_ignored(rel_path, patterns):
@@ -140,7 +140,8 @@ def test_tarball_holds_the_collection_and_no_leftovers(source, tarball):
 
     for required in ['LICENSE', 'CHANGELOG.rst', 'CHANGELOG.md', 'README.md', 'requirements.txt', 'bindep.txt',
                      'meta/execution-environment.yml', 'meta/runtime.yml', 'roles/postfix_relay/tasks/main.yml',
-                     'src/k5emu/__main__.py', 'src/fjcloud_mail_external/program.py']:
+                     'src/k5emu/__main__.py', 'src/fjcloud_mail_external/program.py',
+                     'src/terraform_provider_k5mail/provider.py', 'docs/terraform.md']:
         assert required in files, required
     assert {'plugins/modules/%s.py' % name for name in MODULES} <= files
     assert len(MODULES) == 8, MODULES

@@ -101,8 +101,9 @@ def test_emulator_only_dependencies_are_in_the_emulator_extra():
     extras = project['optional-dependencies']
     assert set(floors(extras['emulator'], 'emulator extra')) == EMULATOR_ONLY
     for name, requirements in extras.items():
-        if name != 'emulator':
-            assert not set(floors(requirements, name + ' extra')) & EMULATOR_ONLY, name
+        if name != 'emulator':  # other extras may pin exactly (terraform: tf==1.2.0): compare the names only
+            names = set(canonical(re.match(r'[A-Za-z0-9][A-Za-z0-9._-]*', line.strip()).group(0)) for line in requirements)
+            assert not names & EMULATOR_ONLY, name
 
 
 def test_every_file_the_ee_definition_names_exists_and_ships():
