@@ -48,12 +48,13 @@ EE_FLEET = dict(FLEET_PREFIX='fjcloud-ee', FLEET_SSH_BASE_PORT='2490', FLEET_HOS
 JOB_TIMEOUT = 300
 SENDER = 'ops@example.com'
 
-pytestmark = pytest.mark.skipif(not EE_IMAGE, reason='needs the EE image and its tools: run `make fleet` (tools/fleet/run.sh '
-                                                       'builds the image with tools/ee/build.sh and sets EE_IMAGE)')
+pytestmark = pytest.mark.skipif(
+    not EE_IMAGE, reason='needs the EE image and its tools: run `make fleet` (tools/fleet/run.sh builds the image '
+                         'with tools/ee/build.sh and sets EE_IMAGE)')
 
 # The job: the modules on the EE's localhost with the credential type's OS_* variables and no
 # credential in the playbook, then the role on the fleet host over SSH, which relays a mail.
-JOB_PLAYBOOK = '''
+MODULES_PLAY = '''
 - name: The collection's modules, credentials from the environment
   hosts: localhost
   gather_facts: false
@@ -98,7 +99,8 @@ JOB_PLAYBOOK = '''
           - smtp_info.smtp_user == smtp.smtp_user
           - ee_sender in identities.identities | map(attribute='identity')
         quiet: true
-
+'''
+ROLE_PLAY = '''
 - name: Relay the fleet's mail through the service
   hosts: fleet
   gather_facts: false
@@ -116,6 +118,7 @@ JOB_PLAYBOOK = '''
           Sent by a job in the Execution Environment.
       changed_when: true
 '''
+JOB_PLAYBOOK = MODULES_PLAY + ROLE_PLAY
 
 
 class Job:
@@ -360,8 +363,8 @@ def test_ansible_navigator_runs_the_modules_in_the_image(tmp_path, ee_emulator):
            'OS_PASSWORD': credential['password'], 'OS_USER_DOMAIN_NAME': credential['user_domain_name'],
            'OS_PROJECT_ID': credential['project_id'], 'FJCLOUD_MAIL_ENDPOINT': credential['endpoint'],
            'OS_CACERT': str(project / 'ca.pem')}
-    # Only the modules' play: the role's needs a fleet inventory.
-    write_private(str(project / 'site.yml'), JOB_PLAYBOOK.split('\n- name: Relay')[0])
+    # The modules' play: the worker pipeline's job covers the role.
+    write_private(str(project / 'site.yml'), MODULES_PLAY)
     command = [os.path.join(EE_BIN, 'ansible-navigator'), 'run', 'site.yml', '--ee', 'true', '--eei', EE_IMAGE,
                '--ce', 'podman', '--pp', 'never', '--mode', 'stdout', '--co=--network=host', '--pae', 'false',
                '--lf', str(tmp_path / 'navigator.log'), '-e', 'ee_sender=%s' % SENDER]

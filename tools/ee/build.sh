@@ -67,11 +67,6 @@ base_image() {
     printf '%s:%s-%s' "$EE_BASE_NAME" "$EE_BASE_SUITE" "$digest"
 }
 
-# A digest of the files given (names and contents) and of the lines on stdin.
-digest_of() {
-    { cat; (cd "$EE_ROOT" && sha256sum "$@"); } | sha256sum | cut -c1-16
-}
-
 install_tools() {
     require_packages "${EE_PACKAGES[@]}"
     local stamp=$EE_VENV/.requirements
@@ -141,12 +136,13 @@ build_ee() {
         return 1
     fi
     tarball=$(build_collection "$work")
-    # The collection's content: MANIFEST.json holds the digest of FILES.json,
-    # which holds the digest of every file.
+    # The definition, its base, the tools, and the collection's content:
+    # MANIFEST.json holds the digest of FILES.json, which holds every file's.
     digest=$({
         echo "$base"
+        (cd "$EE_ROOT" && sha256sum tools/ee/build.sh tools/ee/requirements.txt examples/execution-environment/*)
         tar -xzOf "$tarball" MANIFEST.json
-    } | digest_of tools/ee/build.sh tools/ee/requirements.txt examples/execution-environment/*)
+    } | sha256sum | cut -c1-16)
     old_id=$(podman image inspect --format '{{.Id}}' "$EE_IMAGE" 2>/dev/null || true)
     if [[ -z ${EE_REBUILD:-} && -n $old_id ]] &&
         [[ $(podman image inspect --format "{{index .Labels \"$DIGEST_LABEL\"}}" "$EE_IMAGE") == "$digest" ]]; then
