@@ -3,7 +3,7 @@
 # antsibull-nox are installed into .venv-nox on first use.
 # Quick runs on the newest ansible-core: make sanity | units | functional | lint | molecule.
 # Any nox selection: make nox ARGS='-t units'   (or: .venv-nox/bin/nox -s units-2.16)
-.PHONY: test sanity units functional lint molecule nox venv demo fleet bench clean
+.PHONY: test sanity units functional lint molecule nox venv demo fleet ee bench clean
 
 NOX_VENV := .venv-nox
 NOX := $(NOX_VENV)/bin/nox
@@ -39,6 +39,12 @@ demo:
 # Scenarios on a container fleet over SSH (tests/fleet); builds missing images first.
 fleet:
 	./tools/fleet/run.sh
+
+# The Execution Environment image localhost/fjcloud-mail-ee:<version> and its
+# base (tools/ee/build.sh, docs/awx.md); rebuilt only when its definition or the
+# collection changed. make fleet builds it too and runs jobs in it.
+ee:
+	./tools/ee/build.sh
 
 # The role against a minimal hand-written playbook on 1, 10 and 50 hosts (see
 # tools/bench.py); VENV selects the venv, BENCH_ARGS e.g. --reps 5.

@@ -9,6 +9,7 @@
 #
 # FLEET_PREFIX (default fjcloud-fleet) names the containers, FLEET_SSH_BASE_PORT
 # (default 2290) places their sshd ports: molecule's fleet uses its own.
+# FLEET_HOSTS (default: all) names the hosts to start, e.g. "b12-hash".
 #
 # Every container shares the host's network (all traffic stays on loopback):
 # Postfix's `smtp inet` listener is off, mail is submitted with sendmail, and
@@ -81,6 +82,7 @@ wait_for_sshd() {
 
 up() {
     local dir=$1
+    require_packages "${CONTAINER_PACKAGES[@]}"
     mkdir -p "$dir"
     chmod 0700 "$dir"
     ssh-keygen -q -t ed25519 -N '' -C fjcloud-fleet -f "$dir/id_ed25519"
@@ -91,6 +93,7 @@ up() {
         for spec in "${HOSTS[@]}"; do
             read -r name release kind <<<"$spec"
             i=$((i + 1))
+            [[ -z ${FLEET_HOSTS:-} || " $FLEET_HOSTS " == *" $name "* ]] || continue
             port=$((SSH_BASE_PORT + i))
             container=$(container_name "$name")
             # A container left by an interrupted run would block the name.

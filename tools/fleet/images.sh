@@ -14,26 +14,6 @@ set -euo pipefail
 # shellcheck source=tools/fleet/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-TOOLS=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs openssh-client)
-
-install_tools() {
-    local missing=()
-    local pkg
-    for pkg in "${TOOLS[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
-    done
-    if ((${#missing[@]})); then
-        echo "fleet: installing ${missing[*]}"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
-    fi
-}
-
-# The first URIs: of the apt sources (the snapshot URL in its comment does not
-# work for debootstrap).
-debian_mirror() {
-    awk '$1 == "URIs:" { print $2; exit }' /etc/apt/sources.list.d/debian.sources
-}
-
 build_image() {
     local suite=$1 packages image
     packages=$(fleet_packages "$suite")
@@ -59,6 +39,6 @@ build_image() {
         xargs -r podman --runtime runc --cgroup-manager=cgroupfs image rm >/dev/null || true
 }
 
-install_tools
+require_packages "${CONTAINER_PACKAGES[@]}" debootstrap
 build_image bookworm
 build_image trixie

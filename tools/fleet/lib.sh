@@ -2,7 +2,8 @@
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 #
-# Shared by the fleet scripts: how podman is called on this machine kind.
+# Shared by the fleet and EE scripts: the packages they run, how podman is
+# called on this machine kind.
 
 export FLEET_IMAGE=localhost/fjcloud-mail-fleet
 
@@ -23,6 +24,41 @@ fleet_image() {
     local digest
     digest=$(printf '%s %s' "$1" "$(fleet_packages "$1")" | sha256sum | cut -c1-8)
     printf '%s:%s-%s' "$FLEET_IMAGE" "$1" "$digest"
+}
+
+# Every package the container scripts run, by name: Debian's podman only
+# recommends catatonit (which `podman run --init` needs), runc, uidmap,
+# slirp4netns and fuse-overlayfs, so a podman installed without its
+# recommendations fails later with "container-init binary not found".
+# iproute2 gives ss (is a port taken), openssh-client ssh, ssh-keygen, ssh-keyscan.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+CONTAINER_PACKAGES=(podman runc catatonit uidmap slirp4netns fuse-overlayfs iproute2 openssh-client)
+
+package_installed() {
+    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == 'install ok installed' ]]
+}
+
+# Installs the packages named that are missing (as root), then checks that
+# every one is there: a failed or partial install stops the script here.
+require_packages() {
+    local missing=() pkg
+    for pkg; do
+        package_installed "$pkg" || missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
+    echo "installing ${missing[*]}"
+    # A fresh machine may have no package lists yet.
+    apt-get -q update </dev/null >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" </dev/null >/dev/null
+    for pkg in "${missing[@]}"; do
+        package_installed "$pkg" || { echo "package $pkg is still not installed" >&2; return 1; }
+    done
+}
+
+# The first URIs: of the apt sources (the snapshot URL in its comment does not
+# work for debootstrap).
+debian_mirror() {
+    awk '$1 == "URIs:" { print $2; exit }' /etc/apt/sources.list.d/debian.sources
 }
 
 # crun fails on this machine's hybrid cgroup layout: runc with cgroupfs works.
