@@ -3,7 +3,7 @@
 # antsibull-nox are installed into .venv-nox on first use.
 # Quick runs on the newest ansible-core: make sanity | units | functional | lint | molecule.
 # Any nox selection: make nox ARGS='-t units'   (or: .venv-nox/bin/nox -s units-2.16)
-.PHONY: test sanity units functional lint molecule nox venv demo fleet ee bench clean
+.PHONY: test sanity units functional lint molecule nox venv demo fleet ee bench bench-terraform clean
 
 NOX_VENV := .venv-nox
 NOX := $(NOX_VENV)/bin/nox
