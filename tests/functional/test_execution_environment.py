@@ -26,7 +26,7 @@ import yaml
 from collection_build import REPO_ROOT, build, copy_checkout, galaxy_env, install, run
 from harness import BIN_DIR
 
-# The EE definition a user writes for the built tarball (README, "Execution Environments").
+# The EE definition a user writes for the built tarball (docs/awx.md).
 EE_DEFINITION = '''
 version: 3
 images:
