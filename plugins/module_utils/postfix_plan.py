@@ -126,7 +126,7 @@ class RelayPlan:
 
     @property
     def changed(self):
-        return (self.reload_needed or self.index_owner_fixed or self.found.created_main_cf or bool(self.stale_files))
+        return self.reload_needed or self.index_owner_fixed or self.found.created_main_cf or bool(self.stale_files)
 
     def result(self, diff=False):
         result = self.found.result()
@@ -139,7 +139,7 @@ class RelayPlan:
         return result
 
 
-def plan_relay(host, params, found, now=None):
+def plan_relay(host, params, found):
     """Decide from what the host holds what this run changes; writes nothing."""
     wanted = wanted_main_cf(params, found.nexthop, found.map_type, host.sasl_passwd, found.ca_file)
     effective = found.effective
@@ -147,7 +147,7 @@ def plan_relay(host, params, found, now=None):
     # postconf -n leaves out parameters that Postfix does not know: those are found in main.cf itself.
     in_main_cf = set(host.values('-n')) | main_cf_keys(read_text(host.main_cf))
     to_remove = sorted(key for key, value in wanted.items() if value is None and key in in_main_cf)
-    plan = RelayPlan(found, to_set, to_remove, stale_temp_files(host.config_dir, time.time() if now is None else now))
+    plan = RelayPlan(found, to_set, to_remove, stale_temp_files(host.config_dir, time.time()))
     if params['smtp_user'] is not None:
         plan_sasl_passwd(plan, host, '%s:%s' % (params['smtp_user'], params['smtp_password']))
     if to_set or to_remove:
