@@ -159,7 +159,7 @@ options:
   option_names:
     description:
       - How error messages and warnings name the options, for a caller that knows them by other names;
-        the P(fjcloud.mail.postfix_relay#role) role passes its variables (C(relay_host: postfix_relay_host), ...).
+        the P(fjcloud.mail.postfix_relay#role) role passes its variables (C(relay_host) is C(postfix_relay_host), ...).
       - Options not in it are named as here.
     type: dict
     default: {}
