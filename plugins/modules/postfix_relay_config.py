@@ -310,11 +310,10 @@ def main():
         if found.missing_packages and params['probe']:
             module.exit_json(**found.result())  # Postfix may not be installed yet
         if host.debian_main_cf_missing():
+            found.created_main_cf = True  # in check mode: would be
             if module.check_mode:
-                module.exit_json(msg='%s would be created from %s.' % (host.main_cf, DEBIAN_MAIN_CF),
-                                 **dict(found.result(), changed=True))
+                module.exit_json(msg='%s would be created from %s.' % (host.main_cf, DEBIAN_MAIN_CF), **found.result())
             create_main_cf(host)  # the one write before the plan: postconf needs a main.cf
-            found.created_main_cf = True
         preflight(host, params, name, found)
         for warning in found.warnings:
             module.warn(warning)

@@ -46,7 +46,7 @@ class FakePostfix:
         self.services = dict(services or {})  # postconf -P: 'smtp/unix/smtp_tls_security_level' -> 'may'
         self.calls = []
         self.builds = []
-        self.postmap_failure = None  # (rc, stderr) that the next builds end with
+        self.postmap_exit, self.postmap_error = 0, ''  # how the next builds end
 
     @property
     def main_cf(self):
@@ -129,9 +129,8 @@ class FakePostfix:
             return self.query(args[1], args[2])
         map_type, _sep, source = args[0].partition(':')
         self.builds.append((os.stat(source).st_mode & 0o7777, current_umask()))
-        if self.postmap_failure:
-            rc, err = self.postmap_failure
-            return rc, '', err
+        if self.postmap_exit:
+            return self.postmap_exit, '', self.postmap_error
         entries = {}
         key = None
         with open(source, encoding='utf-8', errors='surrogateescape') as handle:

@@ -83,7 +83,7 @@ def test_index_only_rebuild_leaves_the_source(host, tmp_path):
 
 def test_failed_postmap_leaves_the_previous_files(host, postfix, tmp_path):
     install_sasl_passwd(host, 'hash', CONTENT.replace('Pw-New-1', 'Pw-Old-2'), NEXTHOP, 'user:Pw-Old-2', replace_source=True)
-    postfix.postmap_failure = (-25, 'postmap: fatal: hash:... File too large')
+    postfix.postmap_exit, postfix.postmap_error = -25, 'postmap: fatal: hash:... File too large'
     with pytest.raises(PostfixRelayError) as failure:
         install_sasl_passwd(host, 'hash', CONTENT, NEXTHOP, 'user:Pw-New-1', replace_source=True)
     message = str(failure.value)
