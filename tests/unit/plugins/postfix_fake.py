@@ -19,6 +19,8 @@ import json
 import os
 import re
 
+from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_host import PostfixHost
+
 MAIN_CF_LINE = re.compile(r'^([A-Za-z0-9_]+)[ \t]*=[ \t]*(.*)$')
 SUFFIXES = {'hash': '.db', 'btree': '.db', 'lmdb': '.lmdb', 'cdb': '.cdb'}
 DEFAULTS = {
@@ -47,6 +49,10 @@ class FakePostfix:
         self.calls = []
         self.builds = []
         self.postmap_exit, self.postmap_error = 0, ''  # how the next builds end
+
+    def host(self):
+        """The PostfixHost the code under test gets: its commands run by this fake, no package manager."""
+        return PostfixHost(self.config_dir, self, lambda name: None)
 
     @property
     def main_cf(self):

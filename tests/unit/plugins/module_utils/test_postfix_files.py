@@ -21,7 +21,6 @@ import pytest
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_files import (
     STALE_AFTER, install_sasl_passwd, read_text, root_only, stale_temp_files,
 )
-from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_host import PostfixHost
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_options import PostfixRelayError
 from postfix_fake import FakePostfix
 
@@ -39,7 +38,7 @@ def fixture_postfix(tmp_path):
 
 @pytest.fixture(name='host')
 def fixture_host(postfix):
-    return PostfixHost(postfix.config_dir, postfix, lambda name: None)
+    return postfix.host()
 
 
 def mode(path):

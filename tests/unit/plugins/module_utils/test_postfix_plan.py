@@ -17,7 +17,6 @@ import time
 import pytest
 import trustme
 
-from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_host import PostfixHost
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_options import OptionNames, PostfixRelayError
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_plan import (
     Preflight, apply_plan, plan_relay, preflight,
@@ -46,7 +45,7 @@ def fixture_postfix(tmp_path):
 
 @pytest.fixture(name='host')
 def fixture_host(postfix):
-    return PostfixHost(postfix.config_dir, postfix, lambda name: None)
+    return postfix.host()
 
 
 def params(host, ca_file, **overrides):
@@ -216,6 +215,6 @@ def test_preflight_warns_once_when_tls_is_not_verified(host):
 
 
 def test_preflight_needs_a_main_cf(tmp_path, ca_file):
-    host = PostfixHost(str(tmp_path / 'none'), FakePostfix(tmp_path / 'none'), lambda name: None)
+    host = FakePostfix(tmp_path / 'none').host()
     with pytest.raises(PostfixRelayError, match='none/main.cf does not exist: config_dir must be the directory'):
         preflight(host, params(host, ca_file), NAME, Preflight('', []))
