@@ -6,6 +6,12 @@
 The role configures this machine's Postfix, which relays through the emulator's SMTP
 relay; the emulator's message store tells what arrived, as whom and over which TLS.
 
+What needs mail delivered through this machine's Postfix is here: a rotation defers then
+delivers, a fleet shares one API exchange, port 465, a failed postfix check. The role's other
+behaviours are proven on private configuration directories (test_postfix_relay_dirs.py),
+the module's on its own (test_postfix_checks.py, test_postfix_index.py), TLS verification
+and file modes in test_postfix_secure.py.
+
 These tests share the machine's Postfix: they are all in this module, in the xdist
 group ``postfix`` (run with ``--dist loadgroup`` under ``-n``), and each one holds a
 file lock and puts back what it changed (main.cf, sasl_passwd and its index, the
@@ -256,7 +262,7 @@ def locked_machine():
 # --------------------------------------------------------------------------- tests
 
 def test_rotation_defers_then_delivers_every_mail_once(ansible, emulator, machine):
-    """(a) After a rotation Postfix's mail is deferred (535), not bounced; the role's next run delivers it, once each."""
+    """After a rotation Postfix's mail is deferred (535), not bounced; the role's next run delivers it, once each."""
     run = converge(ansible, role_vars(emulator))
     assert run.rc == 0, run.output
     first_user, first_password = issued(emulator)
@@ -315,7 +321,7 @@ def test_rotation_defers_then_delivers_every_mail_once(ansible, emulator, machin
 
 
 def test_fleet_one_api_exchange_for_all_hosts(ansible, emulator, machine, tmp_path):
-    """(b) Four hosts, one API exchange: every sasl_passwd gets the same, correct line."""
+    """Four hosts, one API exchange: every sasl_passwd gets the same, correct line."""
     others = ['relay-b', 'relay-c', 'relay-d']
     lines = ['[fleet]',
              'relay-main ansible_connection=local',
@@ -370,7 +376,7 @@ def test_fleet_one_api_exchange_for_all_hosts(ansible, emulator, machine, tmp_pa
 
 
 def test_port_465_wrapper_mode(ansible, emulator, machine, tmp_path):
-    """(c) Port 465: TLS from the first byte (wrapper mode), encrypt without verification."""
+    """Port 465: TLS from the first byte (wrapper mode), encrypt without verification."""
     try:
         relay = Emulator(str(tmp_path / 'emulator-465'), smtps_port=465)
         relay.start()
@@ -401,42 +407,8 @@ def test_port_465_wrapper_mode(ansible, emulator, machine, tmp_path):
             relay.stop()
 
 
-def test_missing_or_stale_index_is_rebuilt(ansible, emulator, machine):
-    """(d) A deleted index, or one older than sasl_passwd, is rebuilt by the next run."""
-    options = role_vars(emulator)
-    run = converge(ansible, options)
-    assert run.rc == 0, run.output
-    user, password = issued(emulator)
-
-    os.unlink(SASL_INDEX)
-    run = converge(ansible, options)
-    assert run.rc == 0, run.output
-    [report] = task_results(run, REPORT_TASK)
-    assert report['msg']['index_rebuilt'] is True and report['msg']['sasl_passwd_changed'] is False
-    assert os.path.exists(SASL_INDEX) and mode_of(SASL_INDEX) == '0o600'
-    lookup = sh('postmap', '-q', '[localhost]:%d' % emulator.smtp_port, 'hash:' + SASL_PASSWD).stdout.strip()
-    assert lookup == '%s:%s' % (user, password)
-
-    subject = new_subject('index rebuilt')
-    send_mail(subject)
-    [message] = wait_for_subjects(emulator, [subject])
-    assert message['auth_user'] == user
-
-    # An index older than its source (sasl_passwd edited by hand, postmap forgotten).
-    old = time.time() - 3600
-    os.utime(SASL_INDEX, (old, old))
-    run = converge(ansible, options)
-    assert run.rc == 0, run.output
-    [report] = task_results(run, REPORT_TASK)
-    assert report['msg']['index_rebuilt'] is True and report['msg']['sasl_passwd_changed'] is False
-    assert os.stat(SASL_INDEX).st_mtime >= os.stat(SASL_PASSWD).st_mtime
-
-    run = converge(ansible, options)
-    assert run.rc == 0 and recap(run)['changed'] == 0, changed_tasks(run)
-
-
 def test_failed_postfix_check_stops_before_reload(ansible, emulator, machine):
-    """(e) postfix check fails: the role stops before reloading (or starting), with Postfix's messages."""
+    """postfix check fails: the role stops before reloading (or starting), with Postfix's messages."""
     options = role_vars(emulator)
     run = converge(ansible, options)
     assert run.rc == 0, run.output
@@ -482,161 +454,3 @@ def test_failed_postfix_check_stops_before_reload(ansible, emulator, machine):
     assert 'was not started' in failure['msg'] and '/dev/null/postfix' in failure['msg'], failure['msg']
     assert task_results(run, 'Start Postfix and enable it at boot') == []
     assert not postfix_running()
-
-
-def test_no_secret_in_verbose_or_check_diff_output(ansible, emulator, machine):
-    """(f) -vvv and --check --diff never show the SMTP password, the API token or the Keystone password."""
-    # Check mode before the contract has an SMTP user: reads only, reports, writes nothing.
-    before = read_text() if os.path.exists(SASL_PASSWD) else None
-    run = converge(ansible, role_vars(emulator), extra_args=['--check', '--diff'])
-    assert run.rc == 0, run.output
-    assert mail_actions(emulator) == [('GetSMTPUserInfo', 404)]
-    assert [r['changed'] for r in task_results(run, 'Report that the SMTP user would be created (check mode)')] == [True]
-    [report] = task_results(run, REPORT_TASK)
-    assert report['msg']['sasl_passwd_changed'] is False  # left unchecked without credentials
-    assert smtp_user_of(emulator) is None
-    assert (read_text() if os.path.exists(SASL_PASSWD) else None) == before
-
-    run = converge(ansible, role_vars(emulator), extra_args=['-vvv'])
-    assert run.rc == 0, run.output
-    _user, first_password = issued(emulator)
-    secrets = [first_password, DEMO_AUTH['password']]
-    for secret in secrets:
-        assert secret not in run.output
-
-    # A new password, then check mode with a token: would change sasl_passwd, shows nothing of it.
-    rotated = ansible.module('smtp_user', dict(endpoint=emulator.url, ca_cert=emulator.ca_cert,
-                                               auth=dict(DEMO_AUTH, auth_url=emulator.auth_url), rotate=True))
-    assert rotated.rc == 0, rotated.output
-    _user, new_password = issued(emulator)
-    token = emulator.token()
-    options = role_vars(emulator, postfix_relay_api_token=token)
-    del options['postfix_relay_api_auth']
-    before = read_text()
-    run = converge(ansible, options, extra_args=['--check', '--diff', '-vvv'])
-    assert run.rc == 0, run.output
-    assert [r['changed'] for r in task_results(run, CONFIG_TASK)] == [True]
-    [report] = task_results(run, REPORT_TASK)
-    [sasl_diff] = [d for d in report['msg']['diff'] if d['after_header'] == SASL_PASSWD]
-    assert '[localhost]:%d ********\n' % emulator.smtp_port in sasl_diff['after']  # keys only
-    assert issued(emulator)[0] not in sasl_diff['after']
-    assert read_text() == before  # check mode wrote nothing
-    for secret in [first_password, new_password, token, DEMO_AUTH['password']]:
-        assert secret not in run.output, 'a secret is in the output'
-
-    # Also not in a validation failure about the password.
-    bad = 'sec ret%s' % uuid.uuid4().hex
-    options = role_vars(emulator, postfix_relay_smtp_user='someone', postfix_relay_smtp_password=bad)
-    run = converge(ansible, options, extra_args=['-vvv'])
-    assert run.rc != 0
-    assert 'postfix_relay_smtp_password must not be empty, contain whitespace' in run.output
-    assert bad not in run.output and bad.split()[1] not in run.output
-    assert read_text() == before
-
-
-BAD_INPUTS = [
-    # (options, what the message must say)
-    ({'postfix_relay_host': '[smtp.example.com]'}, 'postfix_relay_host must be'),
-    ({'postfix_relay_host': 'smtp.example.com:587'}, 'postfix_relay_host must be'),
-    ({'postfix_relay_port': 70000}, 'postfix_relay_port must be a TCP port number'),
-    ({'postfix_relay_map_type': 'dbm'}, 'postfix_relay_map_type'),
-    # An instance whose Postfix certainly lacks lmdb, whatever packages this machine has (see lmdb_less_instance).
-    ({'postfix_relay_map_type': 'lmdb', 'postfix_relay_config_dir': 'LMDB_LESS', 'postfix_relay_manage_service': False},
-     "The map type 'lmdb'"),
-    ({'postfix_relay_smtp_user': 'someone'}, 'Set both postfix_relay_smtp_user and postfix_relay_smtp_password'),
-    ({'postfix_relay_smtp_user': 'some one', 'postfix_relay_smtp_password': 'SECRET-1'}, 'postfix_relay_smtp_user must not be empty'),
-    ({'postfix_relay_smtp_user': 'someone', 'postfix_relay_smtp_password': '#SECRET-2'}, 'postfix_relay_smtp_password must not be empty'),
-    ({'postfix_relay_smtp_user': 'someone', 'postfix_relay_smtp_password': 'SECRET-3\nx'}, 'postfix_relay_smtp_password must not be empty'),
-    ({'postfix_relay_tls_ca_file': '/nonexistent/ca.pem'}, 'is not a file on this host'),
-    ({'postfix_relay_main_cf_extra': {'relayhost': '[evil.example.com]'}}, 'postfix_relay_main_cf_extra must'),
-    ({'postfix_relay_sender_domain': 'not a domain'}, 'postfix_relay_sender_domain must be a domain name'),
-    ({'postfix_relay_api_auth': dict(DEMO_AUTH, password='WRONG-SECRET-4')},
-     'Getting the SMTP credentials with fjcloud.mail.smtp_user (on localhost) failed'),
-]
-
-
-def lmdb_less_instance(directory):
-    """A config dir whose Postfix supports no dynamically loaded map type (lmdb, cdb, ...).
-
-    postconf -m lists the dynamic maps of $meta_directory/dynamicmaps.cf; pointing
-    meta_directory at an empty one hides e.g. an installed postfix-lmdb.
-    """
-    directory.mkdir()
-    (directory / 'main.cf').write_bytes(open(CONFIG_DIR + '/main.cf', 'rb').read())
-    (directory / 'dynamicmaps.cf').write_text('')
-    sh('postconf', '-c', str(directory), '-e', 'meta_directory=%s' % directory)
-    assert 'lmdb' not in sh('postconf', '-c', str(directory), '-m').stdout.split()
-    return str(directory)
-
-
-def test_invalid_inputs_fail_before_any_change(ansible, emulator, machine, tmp_path):
-    """Every bad input stops the role, before any change and any API call, with a message naming it; no secret shown."""
-    lmdb_less = lmdb_less_instance(tmp_path / 'lmdb-less')
-
-    def snapshot():
-        return {name: read_text(os.path.join(CONFIG_DIR, name)) if os.path.exists(os.path.join(CONFIG_DIR, name)) else None
-                for name in ('main.cf', 'sasl_passwd')}
-
-    before = snapshot()
-    for overrides, message in BAD_INPUTS:
-        emulator.clear_log()
-        options = role_vars(emulator, **overrides)
-        if options.get('postfix_relay_config_dir') == 'LMDB_LESS':
-            options['postfix_relay_config_dir'] = lmdb_less
-        if 'postfix_relay_api_auth' in overrides:
-            options['postfix_relay_api_auth']['auth_url'] = emulator.auth_url
-        run = converge(ansible, options)
-        assert run.rc != 0, (overrides, run.output)
-        assert message in run.output, (overrides, run.output)
-        for secret in ('SECRET-1', 'SECRET-2', 'SECRET-3', 'WRONG-SECRET-4'):
-            assert secret not in run.output, overrides
-        assert snapshot() == before, overrides
-        # Stopped before the API call (the wrong Keystone password: at Keystone).
-        assert mail_actions(emulator) == [], overrides
-        assert smtp_user_of(emulator) is None, overrides
-
-
-def test_sender_domain_is_verified_once_for_all_hosts(ansible, emulator, tmp_path):
-    """Issue 4: the role ensures the sender domain's identity, shows the DNS record, and can wait for it."""
-    lines = ['[fleet]']
-    for name in ('relay-x', 'relay-y'):
-        config_dir = tmp_path / name
-        config_dir.mkdir()
-        with open('/etc/postfix/main.cf', 'rb') as source:
-            (config_dir / 'main.cf').write_bytes(source.read())
-        lines.append('%s ansible_connection=local postfix_relay_config_dir=%s postfix_relay_manage_service=false '
-                     'ansible_python_interpreter=%s' % (name, config_dir, sys.executable))
-    inventory = tmp_path / 'fleet.ini'
-    inventory.write_text('\n'.join(lines) + '\n')
-    options = role_vars(emulator, postfix_relay_sender_domain='mail.example.com')
-
-    run = converge(ansible, options, hosts='fleet', extra_args=['-i', str(inventory), '--forks', '2'])
-    assert run.rc == 0, run.output
-    identity = emulator.state()['contracts'][DEMO_AUTH['project_id']]['identities']['mail.example.com']
-    assert identity['status'] == 'Pending'
-    messages = ' '.join(str(result.get('msg')) for result in run.results)
-    assert 'Publish the DNS record _niftycloudess.mail.example.com TXT "%s"' % identity['token'] in messages
-    assert [action for action in mail_actions(emulator) if 'Identit' in action[0]] == [
-        ('GetIdentityVerificationAttributes', 200), ('VerifyDomainIdentity', 200)]
-
-    # Again: already being verified, nothing to change; then wait until the service says Success.
-    emulator.clear_log()
-    run = converge(ansible, options, hosts='fleet', extra_args=['-i', str(inventory), '--forks', '2'])
-    assert run.rc == 0 and recap(run, 'relay-x')['changed'] == 0, run.output
-    assert [action for action in mail_actions(emulator) if 'Identit' in action[0]] == [('GetIdentityVerificationAttributes', 200)]
-    emulator.set_identity('mail.example.com', status='Success')
-    run = converge(ansible, dict(options, postfix_relay_sender_domain_wait=True), hosts='fleet',
-                   extra_args=['-i', str(inventory), '--forks', '2'])
-    assert run.rc == 0, run.output
-    assert 'Publish the DNS record' not in run.output
-
-    # A verification that failed and does not come back within the timeout stops the role, naming the record.
-    emulator.set_identity('other.example.com', status='Pending')
-    run = converge(ansible, dict(options, postfix_relay_sender_domain='other.example.com', postfix_relay_sender_domain_wait=True,
-                                 postfix_relay_sender_domain_wait_timeout=2), hosts='fleet',
-                   extra_args=['-i', str(inventory), '--forks', '2'])
-    assert run.rc != 0
-    messages = ' '.join(str(result.get('msg')) for result in run.results)
-    assert 'Verifying the sender domain other.example.com with fjcloud.mail.identity (on localhost) failed' in messages
-    assert 'is still Pending after 2 seconds; publish the TXT record _niftycloudess.other.example.com' in messages
-    assert 'demo-password' not in run.output

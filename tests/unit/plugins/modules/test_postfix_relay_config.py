@@ -1,89 +1,160 @@
 # -*- coding: utf-8 -*-
 # Copyright: fjcloud.mail contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The pure parts of postfix_relay_config: the sasl_passwd plan and the masked diff text.
+"""postfix_relay_config's main(): results, check mode, diff, probe, warnings and failures.
 
-The functional tests (tests/functional/test_postfix_index.py) check the same with the real
-postmap; these cover the edge cases of Postfix's table syntax one by one.
+Run in-process on a temporary configuration directory, with postconf and postmap faked
+(postfix_fake.py). The parts are tested in tests/unit/plugins/module_utils/test_postfix_*.py;
+the real Postfix in tests/functional/test_postfix_*.py.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+import os
+
 import pytest
+import trustme
+from ansible.module_utils import basic
 
-from ansible_collections.fjcloud.mail.plugins.modules.postfix_relay_config import MARKER, masked, sasl_plan
+from ansible_collections.fjcloud.mail.plugins.modules import postfix_relay_config
+from postfix_fake import FakePostfix
 
+from .mail_api import AnsibleExitJson, AnsibleFailJson, module_args
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='sasl_passwd and its index are made root-owned (chown 0)')
+
+PASSWORD = 'Pw-Unit-%d' % os.getpid()
 NEXTHOP = '[smtp.example.com]:587'
-LINE = NEXTHOP + ' user:NEW'
 
 
-def plan(text):
-    return sasl_plan(text, NEXTHOP, LINE)
+class Runner:
+    """Runs main() with options; returns the result of exit_json or fail_json and the warnings."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.config_dir = str(tmp_path / 'postfix')
+        os.mkdir(self.config_dir)
+        with open(os.path.join(self.config_dir, 'main.cf'), 'w', encoding='utf-8') as handle:
+            handle.write('myhostname = client.example.com\n')
+        self.ca_file = str(tmp_path / 'ca.pem')
+        trustme.CA().cert_pem.write_to_path(self.ca_file)
+        self.postfix = FakePostfix(self.config_dir)
+        self.packages = 'postfix libsasl2-modules'
+        self.warnings = []
+        monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, argv, **kwargs: self.command(argv))
+        monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, name, *args, **kwargs: (
+            '/usr/bin/dpkg-query' if name == 'dpkg-query' else None))
+        monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda module, warning: self.warnings.append(warning))
+        monkeypatch.setattr(basic.AnsibleModule, 'exit_json', _raise(AnsibleExitJson))
+        monkeypatch.setattr(basic.AnsibleModule, 'fail_json', _raise(AnsibleFailJson, failed=True))
+
+    def command(self, argv):
+        if argv[0] == 'dpkg-query':
+            return 0, ''.join('%s installed\n' % name for name in self.packages.split()), ''
+        return self.postfix(argv)
+
+    def run(self, check_mode=False, diff=False, **options):
+        args = dict(config_dir=self.config_dir, relay_host='smtp.example.com', smtp_user='relay-user',
+                    smtp_password=PASSWORD, tls_ca_file=self.ca_file)
+        args.update(options)
+        args = dict((key, value) for key, value in args.items() if value is not None)
+        args.update(_ansible_check_mode=check_mode, _ansible_diff=diff)
+        with module_args(args):
+            with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as outcome:
+                postfix_relay_config.main()
+        result = outcome.value.args[0]
+        assert PASSWORD not in json.dumps([result, self.warnings]), 'the password is in the result or a warning'
+        return result
+
+    def files(self):
+        names = sorted(os.listdir(self.config_dir))
+        return dict((name, open(os.path.join(self.config_dir, name), 'rb').read()) for name in names)
 
 
-def test_empty_file_gets_the_marked_line():
-    assert plan('') == ('%s\n%s\n' % (MARKER, LINE), [])
+def _raise(exception, **extra):
+    def method(module, **kwargs):
+        kwargs.update(extra)
+        raise exception(kwargs)
+    return method
 
 
-@pytest.mark.parametrize('variant', ['[SMTP.Example.COM]:587', '[smtp.EXAMPLE.com]:587'])
-def test_case_variants_are_replaced_and_reported(variant):
-    text = '%s user:OLD\n[other]:25 u:p\n' % variant
-    assert plan(text) == ('%s\n%s\n[other]:25 u:p\n' % (MARKER, LINE), [variant])
+@pytest.fixture(name='runner')
+def fixture_runner(tmp_path, monkeypatch):
+    return Runner(tmp_path, monkeypatch)
 
 
-def test_bare_line_of_the_relay_is_taken_over_unreported():
-    assert plan('[a]:1 u:p\n%s user:OLD\n' % NEXTHOP) == ('[a]:1 u:p\n%s\n%s\n' % (MARKER, LINE), [])
+def test_check_mode_reports_the_change_with_a_masked_diff_and_writes_nothing(runner):
+    before = runner.files()
+    result = runner.run(check_mode=True, diff=True)
+    assert result['changed'] and result['reload_needed'] and result['sasl_passwd_changed'] and result['index_rebuilt']
+    assert result['main_cf_set']['relayhost'] == NEXTHOP
+    assert [item['after_header'] for item in result['diff']] == [runner.config_dir + '/sasl_passwd', runner.config_dir + '/main.cf']
+    assert result['diff'][0]['after'].endswith('%s ********\n' % NEXTHOP)
+    assert runner.files() == before
 
 
-def test_marked_line_of_an_earlier_relay_goes_with_its_continuation_lines():
-    text = '%s\n[old]:587\n  user:OLD\n# kept\n\tmore\n[b]:2 u:p\n' % MARKER
-    assert plan(text) == ('%s\n%s\n# kept\n[b]:2 u:p\n' % (MARKER, LINE), ['[old]:587'])
+def test_run_then_second_run_changes_nothing(runner):
+    first = runner.run()
+    assert first['changed'] and first['nexthop'] == NEXTHOP and 'diff' not in first
+    assert sorted(runner.files()) == ['main.cf', 'sasl_passwd', 'sasl_passwd.db']
+    second = runner.run(diff=True)
+    assert second == dict(changed=False, nexthop=NEXTHOP, map_type='hash', main_cf_set={}, main_cf_removed=[],
+                          sasl_passwd_changed=False, sasl_passwd_removed=[], index_rebuilt=False, reload_needed=False,
+                          stale_files_removed=[], missing_packages=[], package_manager='apt')
 
 
-def test_continuation_line_is_not_a_key():
-    """An indented "[smtp.example.com]:587 ..." continues the line above: it is not the relay's line."""
-    text = '[a]:1\n  %s x\n' % NEXTHOP
-    assert plan(text) == (text + '%s\n%s\n' % (MARKER, LINE), [])
+def test_probe_checks_and_reports_without_credentials_or_changes(runner):
+    before = runner.files()
+    result = runner.run(probe=True, smtp_user=None, smtp_password=None, check_packages=True)
+    assert result == dict(changed=False, nexthop=NEXTHOP, map_type='hash', missing_packages=[], package_manager='apt')
+    assert runner.files() == before
 
 
-@pytest.mark.parametrize('odd', ['\x0c', '\x1c', '\x1d', '\x1e', '\x85', '\u2028', '\r'])
-def test_lines_split_at_newline_only(odd):
-    text = '[a]:1 u:p%sq\n' % odd
-    assert plan(text)[0] == text + '%s\n%s\n' % (MARKER, LINE)
+def test_probe_stops_at_missing_packages(runner):
+    runner.packages = 'postfix'
+    result = runner.run(probe=True, check_packages=True, relay_host='bad host')  # the options are checked first
+    assert result['failed'] and result['msg'].startswith('relay_host must be')
+    result = runner.run(probe=True, check_packages=True)
+    assert result == dict(changed=False, missing_packages=['libsasl2-modules'], package_manager='apt')
+    assert [call[0] for call in runner.postfix.calls] == []  # Postfix may not be installed yet
 
 
-def test_missing_final_newline():
-    assert plan('[a]:1 u:p')[0] == '[a]:1 u:p\n%s\n%s\n' % (MARKER, LINE)
+def test_every_bad_option_in_one_message_named_as_the_caller_names_them(runner):
+    before = runner.files()
+    result = runner.run(probe=True, relay_port=0, smtp_password='two words', main_cf_extra={'relayhost': 'x'},
+                        option_names={'relay_port': 'postfix_relay_port', 'smtp_password': 'postfix_relay_smtp_password'})
+    assert result['failed']
+    assert result['msg'].startswith('3 problems: (1) postfix_relay_port must be a TCP port number'), result['msg']
+    assert '(2) postfix_relay_smtp_password must not be empty' in result['msg']
+    assert '(3) main_cf_extra must not hold relayhost' in result['msg']
+    assert 'two words' not in result['msg'] and runner.postfix.calls == [] and runner.files() == before
 
 
-def test_key_ends_at_postfix_whitespace():
-    """Postfix's key ends at a form feed too: "[SMTP.example.com]:587\\x0cuser:OLD" would shadow the relay's line."""
-    assert plan('[SMTP.example.com]:587\x0cuser:OLD\n') == ('%s\n%s\n' % (MARKER, LINE), ['[SMTP.example.com]:587'])
+def test_user_without_password_is_refused(runner):
+    result = runner.run(smtp_password=None)
+    assert result['failed'] and result['msg'] == 'Set both smtp_user and smtp_password, or neither of them.'
 
 
-@pytest.mark.parametrize('line, shown', [
-    ('[a]:1 user:SECRET', '[a]:1 ********'),
-    ('[a]:1 SECRET', '[a]:1 ********'),
-    ('[a]:1\tuser:SECRET more', '[a]:1 ********'),
-    ('[a]:1\x0cuser:SECRET', '[a]:1 ********'),
-    ('[a]:1\x1cSECRET', '[a]:1 ********'),
-    ('  user:SECRET', '    ********'),
-    ('\tSECRET', '    ********'),
-    ('# [a]:1 user:SECRET', '# ********'),
-    ('#SECRET', '# ********'),
-    ('   # SECRET', '# ********'),
-    ('#', '#'),
-    ('', ''),
-    ('   ', ''),
-    (MARKER, MARKER),
-    ('[lonely]:25', '[lonely]:25'),
-])
-def test_masked_shows_keys_only(line, shown):
-    assert masked(line + '\n') == shown + '\n'
-    assert 'SECRET' not in masked(line)
+def test_tls_opt_out_warns_in_probe_and_run(runner):
+    for probe in (True, False):
+        runner.warnings[:] = []
+        result = runner.run(probe=probe, tls_verify=False, tls_ca_file=None)
+        assert not result.get('failed'), result
+        assert runner.warnings == [
+            'tls_verify is false: Postfix does not verify the certificate of %s, so anyone who intercepts the connection '
+            'can present any certificate and receives the SMTP password. Set it to true (the default).' % NEXTHOP]
 
 
-def test_masked_keeps_lines_and_form_feeds_apart():
-    assert masked('[a]:1 u:p\x0cSECRET\n[b]:2 u:SECRET') == '[a]:1 ********\n[b]:2 ********\n'
+def test_host_that_cannot_be_written_fails_with_the_reason(runner):
+    os.mkdir(os.path.join(runner.config_dir, 'sasl_passwd'))
+    result = runner.run()
+    assert result['failed']
+    assert result['msg'].startswith('Postfix in %s cannot be configured: [Errno 21] Is a directory' % runner.config_dir)
+
+
+def test_postconf_failure_is_reported_with_its_message(runner, monkeypatch):
+    monkeypatch.setattr(runner, 'command', lambda argv: (1, '', 'postconf: fatal: bad main.cf\n'))
+    result = runner.run()
+    assert result == dict(failed=True, msg='postconf -c %s failed (exit code 1): postconf: fatal: bad main.cf' % runner.config_dir)
