@@ -143,6 +143,11 @@ class PrivateResolver:
         """True when a query for ``name`` (any type) reached this server."""
         return any(asked == name.lower() for asked, dummy in self.queries)
 
+    def lookups(self, name):
+        """How many times ``name`` was looked up: the most queries of one type for it (A and AAAA go together)."""
+        types = [kind for asked, kind in self.queries if asked == name.lower()]
+        return max((types.count(kind) for kind in set(types)), default=0)
+
     def command(self, argv):
         """``argv`` run in a mount namespace of its own where only this server answers host name lookups."""
         return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', BIND_AND_EXEC,

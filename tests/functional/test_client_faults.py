@@ -98,11 +98,21 @@ def test_lost_create_reply_is_reported_as_created(ansible, emulator, conn, fault
 
 def test_oversized_reply_is_not_read_into_memory(ansible, emulator, conn):
     emulator.fault(action='GetSMTPUserInfo', body='oversized', size=256 * 1024 * 1024)
-    started = time.monotonic()
+    cut_short = replies_cut_short(emulator)
     run = ansible.module('smtp_user_info', conn)
     assert_clean_failure(run, 'GetSMTPUserInfo failed: HTTP 200 the reply is larger than 4 MiB')
-    assert time.monotonic() - started < 60
+    # The client hung up: the emulator could not send the rest of the 256 MiB (it logs the request once it gave up).
+    deadline = time.monotonic() + 30
+    while not mail_actions(emulator) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert mail_actions(emulator) == [('GetSMTPUserInfo', 200)]
+    assert replies_cut_short(emulator) == cut_short + 1, emulator.log_tail()
+
+
+def replies_cut_short(emulator):
+    """How many GetSMTPUserInfo replies the emulator could not send in full, from its process log."""
+    with open(emulator.log_path, encoding='utf-8', errors='replace') as handle:
+        return handle.read().count('could not send the reply of mail GetSMTPUserInfo')
 
 
 def test_oversized_keystone_reply(ansible, emulator, password_conn):
@@ -190,26 +200,24 @@ def test_a_host_name_that_does_not_resolve_fails_at_once_with_a_hint(ansible, em
         host = 'identity.jp-east-9.invalid'
         args = dict(password_conn, auth=dict(password_conn['auth'], auth_url='https://%s/v3' % host))
         url = 'https://%s/v3/auth/tokens' % host
-    started = time.monotonic()
     run = ansible.module('smtp_user_info', args)  # the default retries=5
-    elapsed = time.monotonic() - started
     message = assert_clean_failure(run, '')
     assert 'the host name of %s does not resolve' % url in message, message
     assert 'Check region_name and %s' % option in message and 'not retried' in message
     assert run.result['attempts'] == 1 and 'after' not in message
-    assert elapsed < 15, elapsed  # one ansible process; the old client retried for about 25 s
-    assert private_dns.asked_for(host), private_dns.queries
+    # What the name server saw: one lookup, not the old client's six over about 25 s.
+    assert private_dns.lookups(host) == 1, private_dns.queries
 
 
 def test_a_refused_connection_is_retried_for_a_few_seconds_only(ansible, emulator, conn):
     port = closed_port()
-    started = time.monotonic()
     run = ansible.module('smtp_user_info', dict(conn, endpoint='https://127.0.0.1:%d' % port))  # retries=5
-    elapsed = time.monotonic() - started
     message = assert_clean_failure(run, 'GetSMTPUserInfo failed: cannot connect: https://127.0.0.1:%d/ (' % port)
     assert 'Check endpoint and that the service is reachable' in message
-    assert 1 < run.result['attempts'] < 6
-    assert elapsed < 15, elapsed  # the old client waited 0.5-1, 1-2, 2-4, 4-8 and 8-16 s
+    # Waits of 0.5-1, 1-2 and 2-4 s, cut to 4 s in all, leave room for 4 or 5 attempts whatever the jitter; the old
+    # client made all 6 (waiting 0.5-1, 1-2, 2-4, 4-8 and 8-16 s). The waits themselves: test_retries.py, on a fake clock.
+    assert run.result['attempts'] in (4, 5)
+    assert 'after %d attempts' % run.result['attempts'] in message
 
 
 def test_access_denied_names_the_url_and_what_to_do(ansible, emulator):

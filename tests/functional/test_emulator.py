@@ -219,18 +219,20 @@ def test_request_validation(emu):
 
 
 def test_rate_limit(emu):
-    emu.set_config(min_interval=1.0)
+    emu.set_config(min_interval=2.0)
     token = emu.token()
-    started = time.monotonic()
     assert emu.mail('GetSMTPUserInfo', token).status_code == 404
+    # The waits count from when the emulator took the accepted request (its log), not from when it was sent:
+    # a slow machine cannot move the requests below to the other side of the interval.
+    accepted_at = emu.log()[-1]['time']
     root = assert_error(emu.mail('GetSMTPUserInfo', token), 400, 'Throttling')
     assert text(root, 'Message') == 'Service use limit exceeded.'
     # 401s neither count nor get throttled
     assert emu.mail('GetSMTPUserInfo', 'bad-token').status_code == 401
-    time.sleep(max(0, started + 0.6 - time.monotonic()))
+    time.sleep(max(0, accepted_at + 0.5 - time.time()))
     assert_error(emu.mail('CreateSMTPUser', token), 400, 'Throttling')
     # refused requests did not restart the clock
-    time.sleep(max(0, started + 1.05 - time.monotonic()))
+    time.sleep(max(0, accepted_at + 2.4 - time.time()))
     assert emu.mail('CreateSMTPUser', token).status_code == 200
     assert_error(emu.mail('GetSMTPUserInfo', token), 400, 'Throttling')
     statuses = [r['status'] for r in emu.log() if r['service'] == 'mail']
@@ -316,7 +318,8 @@ def test_fault_delay_and_action_filter(emu):
     emu.fault(action='GetSMTPUserInfo', delay=0.5)
     started = time.monotonic()
     assert emu.mail('CreateSMTPUser', token).status_code == 200
-    assert time.monotonic() - started < 0.4
+    # Another action neither takes the fault nor waits for it.
+    assert [(r['action'], r['fault']) for r in emu.log() if r['service'] == 'mail'] == [('CreateSMTPUser', False)]
     assert emu.faults()[0]['action'] == 'GetSMTPUserInfo'
     reply = emu.mail('GetSMTPUserInfo', token)
     assert time.monotonic() - started >= 0.5
@@ -353,6 +356,7 @@ def test_bad_fault_spec(emu):
 # ------------------------------------------------------------ log and admin
 def test_request_log(emu):
     token = emu.token()
+    sent_at = round(time.time(), 6)  # the log's precision
     emu.mail('CreateSMTPUser', token)
     emu.state()
     log = emu.log()
@@ -365,7 +369,7 @@ def test_request_log(emu):
     assert record['fault'] is False
     assert UUID_RE.match(record['request_id'])
     assert record['seq'] == log[0]['seq'] + 1
-    assert abs(record['time'] - time.time()) < 10
+    assert sent_at <= record['time'] <= time.time()
     with open(os.path.join(emu.state_dir, 'requests.jsonl'), encoding='utf-8') as handle:
         lines = [json.loads(line) for line in handle]
     assert lines[-1] == record

@@ -44,7 +44,8 @@ def vm_rss(pid):
 class RawClient:
     """One TLS connection to the emulator's HTTPS port, spoken to byte by byte."""
 
-    def __init__(self, emu, timeout=2.0):
+    def __init__(self, emu, timeout=10.0):
+        # How long an answer or the close may take: only a failing test waits for it, so far above any load.
         context = ssl.create_default_context(cafile=emu.ca_cert)
         raw = socket.create_connection(('127.0.0.1', emu.port), timeout=timeout)
         self.sock = context.wrap_socket(raw, server_hostname='127.0.0.1')
@@ -154,7 +155,7 @@ def test_bad_or_oversized_chunk_sizes_get_an_error_and_the_connection_closed(emu
 
 def test_a_body_of_many_small_chunks_is_bounded_in_count(emu):
     before = vm_rss(emu.pid)
-    client = RawClient(emu, timeout=10)
+    client = RawClient(emu)
     try:
         client.send(chunked_head(emu) + b'1\r\na\r\n' * 70000 + b'0\r\n\r\n')
         status, body = client.response()

@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -272,13 +271,11 @@ def test_a_malformed_url_with_user_info_is_never_on_stderr(emu, external, source
 
 def test_a_host_name_that_does_not_resolve_fails_at_once_with_a_hint(emu, external, private_dns):
     # The real resolver of the C library is asked, but only the private name server on loopback answers (NXDOMAIN).
-    started = time.monotonic()
     run = external({'data': 'smtp_user', 'endpoint': 'https://mail.jp-east-9.invalid'}, private_dns=private_dns)
     assert run.rc == 1
     assert 'the host name of https://mail.jp-east-9.invalid/ does not resolve' in run.error
     assert 'Check region_name and endpoint' in run.error and ' after ' not in run.error
-    assert time.monotonic() - started < 15
-    assert private_dns.asked_for('mail.jp-east-9.invalid'), private_dns.queries
+    assert private_dns.lookups('mail.jp-east-9.invalid') == 1, private_dns.queries  # not retried
 
 
 @pytest.fixture

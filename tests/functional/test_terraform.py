@@ -232,17 +232,19 @@ resource "k5mail_domain_identity_verification" "example" {
 
 @needs_terraform
 def test_identities_and_the_bounded_verification_wait(terraform, emu):
-    terraform.write(IDENTITIES % 3)
-    started = time.monotonic()
+    terraform.write(IDENTITIES % 5)
+    emu.clear_log()
     failed = terraform.run('apply', '-auto-approve', '-no-color')
     assert failed.rc == 1, failed
-    assert time.monotonic() - started < 60
+    # Polls at 0, 2 and 5 seconds at most (fewer when pacing or a slow machine delays them): the wait ended at its
+    # 5 seconds. A longer one polls at 6 s too, up to the 4 polls that bound this wait in any case.
+    assert mail_actions(emu).count(('GetIdentityVerificationAttributes', 200)) <= 3, mail_actions(emu)
     domain = terraform.resources()['k5mail_domain_identity.example']['values']
     assert domain['verification_status'] == 'Pending'
     assert domain['dns_record_name'] == '_niftycloudess.example.org'
     entry = emu.state()['contracts'][DEMO_AUTH['project_id']]['identities']['example.org']
     assert domain['verification_token'] == entry['token']
-    assert ('the verification of example.org is still Pending after 3 seconds; publish the TXT record '
+    assert ('the verification of example.org is still Pending after 5 seconds; publish the TXT record '
             '_niftycloudess.example.org with the value %s' % entry['token']) in failed.flat
     assert 'k5mail_domain_identity_verification.example' not in terraform.resources()
 
@@ -374,15 +376,12 @@ resource "k5mail_email_identity" "senders" {
     terraform.init()
     terraform.apply('-parallelism=20')
     emulator.clear_log()
-    started = time.monotonic()
     plan = terraform.plan('-parallelism=20')
-    seconds = time.monotonic() - started
     assert plan.rc == 0, plan
     calls = mail_actions(emulator)
     assert len(calls) <= 4, calls
     assert sorted(calls) == [('GetIdentityVerificationAttributes', 200), ('GetSMTPUserInfo', 200), ('ListIdentities', 200)]
     assert [record['action'] for record in keystone_requests(emulator)] == ['authenticate']
-    assert seconds < 60
 
 
 def test_run_by_hand_it_says_what_it_is_and_fails():

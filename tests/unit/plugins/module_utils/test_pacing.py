@@ -201,7 +201,8 @@ def test_a_lock_held_by_another_process_ends_in_a_bounded_clear_error(state):
     try:
         started = time.monotonic()
         message = refused(pacer, 'held the pacing lock', pacer.path, 'more than 1 seconds')
-        assert 1 <= time.monotonic() - started < 5, message
+        assert time.monotonic() - started >= 1, message
+        assert holder.poll() is None  # it gave up on the lock, it did not outwait the holder
     finally:
         holder.kill()
         holder.wait(timeout=10)
@@ -225,7 +226,7 @@ def test_a_call_waits_for_the_lock_of_another_process_then_runs(state):
     holder = hold_lock(pacer.path, 0.5)
     try:
         started = time.monotonic()
-        use(pacer)
-        assert 0.4 < time.monotonic() - started < 5
+        use(pacer)  # no error: it had the lock long before its 10 seconds were up
+        assert time.monotonic() - started > 0.4
     finally:
         holder.wait(timeout=10)
