@@ -89,6 +89,10 @@ class PostfixHost:
             return False
         return self.map_lookup(map_type, self.sasl_passwd, key) == value
 
+    def running(self):
+        """Whether this instance's master process runs (postfix status)."""
+        return self.run_command(['postfix', '-c', self.config_dir, 'status'])[0] == 0
+
     def debian_main_cf_missing(self):
         """True for Debian's "No configuration" choice: /etc/postfix without main.cf, the template at hand."""
         return (self.config_dir == DEFAULT_CONFIG_DIR and not os.path.isfile(self.main_cf)
