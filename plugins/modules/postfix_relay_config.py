@@ -42,8 +42,7 @@ description:
   - Postfix is not reloaded; RV(reload_needed) tells whether it must be. With O(pending_marker), a reload that is due
     is also remembered in that file until the caller removes it, and RV(running) tells whether the instance runs,
     so that a caller learns everything it must do about the service from this one execution.
-  - With O(probe=true) it only checks the host and reports the packages it lacks, so that a role can validate every
-    host before it calls the service's API, and install packages only when something is missing.
+  - With O(probe=true) it only checks the host and reports the packages it lacks, without credentials.
   - A missing C(/etc/postfix/main.cf) (Debian's C(No configuration) choice) is created from Debian's template.
 author:
   - fjcloud.mail developers (@fjcloud)
@@ -159,8 +158,8 @@ options:
     description:
       - Report in RV(missing_packages) which of O(packages) are not installed, plus C(postfix-lmdb) when O(map_type)
         is C(lmdb) and Postfix lacks it.
-      - When one is missing the module stops there and changes nothing, since Postfix may not be installed yet:
-        install them, then run the module again.
+      - When one is missing the module stops there and changes nothing, since Postfix may not be installed yet.
+        Install them, then run the module again.
     type: bool
     default: false
   packages:
@@ -309,6 +308,7 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_options impor
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_plan import (
     apply_plan, check_packages, create_main_cf, plan_relay, preflight, remember_reload, service_state,
 )
+
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
