@@ -22,7 +22,7 @@ from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_files import 
     install_sasl_passwd, read_text, remove_files, restrict, root_only, stale_temp_files, write_secret_file,
 )
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_host import (
-    DEBIAN_MAIN_CF, SYSTEM_CA_FILES, ca_file_problem, map_type_problem, planned_config_problems,
+    DEBIAN_MAIN_CF, SYSTEM_CA_FILES, TLS_ROUTE_KEYS, ca_file_problem, map_type_problem, planned_config_problems,
 )
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_options import (
     INDEX_SUFFIXES, OWNED_KEYS, PostfixRelayError, nexthop_of, problems_text, wanted_main_cf,
@@ -68,7 +68,8 @@ def preflight(host, params, name, found):
     if not os.path.isfile(host.main_cf):
         raise PostfixRelayError('%s does not exist: %s must be the directory of a Postfix instance.'
                                 % (host.main_cf, name('config_dir')))
-    found.effective = host.values(*(list(OWNED_KEYS) + list(params['main_cf_extra']) + ['default_database_type']))
+    found.effective = host.values(*(list(OWNED_KEYS) + list(params['main_cf_extra']) + ['default_database_type']
+                                    + list(TLS_ROUTE_KEYS)))
     found.map_type = params['map_type'] or found.effective.get('default_database_type', '')
     found.nexthop = nexthop_of(params['relay_host'], params['relay_port'])
     # postconf -m takes a fifth of a second: a map type that Postfix already uses, with its
@@ -94,7 +95,7 @@ def preflight(host, params, name, found):
     problem = found.ca_file and ca_file_problem(found.ca_file, name('tls_ca_file'))
     if problem:
         problems.append(problem)
-    problems.extend(planned_config_problems(host, params, found.nexthop, name))
+    problems.extend(planned_config_problems(host, params, found.nexthop, name, found.effective))
     if problems:
         raise PostfixRelayError(problems_text(problems))
 

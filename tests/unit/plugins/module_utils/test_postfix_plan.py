@@ -185,7 +185,7 @@ def test_without_credentials_sasl_passwd_is_left_unchecked(host, ca_file, tmp_pa
 
 def test_preflight_reports_every_host_problem_at_once(host, postfix, tmp_path):
     postfix.services['smtp/unix/smtp_tls_security_level'] = 'may'
-    (tmp_path / 'master.cf').write_text('')
+    (tmp_path / 'master.cf').write_text('smtp unix - - y - - smtp\n  -o smtp_tls_security_level=may\n')
     bad_ca = tmp_path / 'bad.pem'
     bad_ca.write_text('not a certificate\n')
     options = params(host, str(bad_ca), map_type='lmdb', main_cf_extra={'my_custom_thing': '1', 'smtp_host_lookup': 'native'})
@@ -218,6 +218,17 @@ def test_reload_is_remembered_until_the_caller_forgets_it(tmp_path):
     assert service_state(postfix.host(), marker, reload_needed=False) == dict(reload_pending=True, running=False)
     os.unlink(marker)
     assert service_state(postfix.host(), marker, reload_needed=True) == dict(reload_pending=True, running=False)
+
+
+def test_postconf_is_asked_only_for_what_it_must_expand(host, postfix, ca_file, tmp_path):
+    """A steady run: no main_cf_extra, no $name in the TLS route keys, no TLS key in master.cf: one postconf."""
+    (tmp_path / 'master.cf').write_text('smtp unix - - y - - smtp\n')
+    preflight(host, params(host, ca_file), NAME, Preflight('apt', []))
+    assert [call[3:4] for call in postfix.calls if call[0] == 'postconf'] == [['relayhost'], ['-m']]
+    postfix.calls[:] = []
+    (tmp_path / 'master.cf').write_text('smtp unix - - y - - smtp\n  -o smtp_tls_security_level=encrypt\n')
+    preflight(host, params(host, ca_file, main_cf_extra={'smtp_host_lookup': 'native'}), NAME, Preflight('apt', []))
+    assert [call[3:4] for call in postfix.calls if call[0] == 'postconf'] == [['relayhost'], ['-m'], ['-x'], ['-P']]
 
 
 def test_preflight_needs_a_main_cf(tmp_path, ca_file):
