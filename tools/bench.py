@@ -2,24 +2,27 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Per-host cost of fjcloud.mail.postfix_relay against a minimal hand-written playbook.
 
-    .venv/bin/python tools/bench.py [--sizes 1,10,50] [--reps 3] [--no-fleet]
+    .venv/bin/python tools/bench.py [--sizes 1,10,50] [--reps 3] [--fleet-hosts 16] [--no-fleet]
 
 Both playbooks configure N hosts, each a Postfix configuration directory of its
 own in a temp dir (copies of /etc/postfix/main.cf and master.cf; /etc/postfix is
 never touched), over the local connection with forks 10, against an emulator
 started here (its mail API with one Keystone token for the whole run, its SMTP
 relay and CA as the relay). Packages and the service are left alone.
-Then the same on the container fleet of tools/fleet (4 Debian 12/13 hosts, their
-own /etc/postfix, reached over SSH with pipelining): its containers are started
-here with their own names and ports and removed at the end; each first run
-starts from the image's /etc/postfix.
+Then the same on a container fleet of tools/fleet (--fleet-hosts Debian 12/13 hosts,
+the fleet's four kinds in turn, their own /etc/postfix, reached over SSH with
+pipelining): its containers are started here with their own names and ports and
+removed at the end; each first run starts from the image's /etc/postfix.
 
 Per size and repetition, the two playbooks run interleaved (the order alternates),
 each a first run (fresh directories, no SMTP user in the contract) then a steady
 state run; the table shows medians, so that drift of the machine cancels out.
-Printed: mail API requests per run (the emulator's request log), wall times,
-tasks per host from the PLAY RECAP (ok, which counts changed tasks and handlers
-too; skipped apart), and the ratios role / minimal.
+Printed: mail API requests per run (the emulator's request log), wall times and
+milliseconds per host, module executions per host (counted by the interpreter
+each host runs modules with: a wrapper that logs every start), tasks per host
+from the PLAY RECAP (ok, which counts changed tasks and handlers too; skipped
+apart), the ratios role / minimal, and the time of each task (first and steady
+run of the last repetition, by the callback tools/bench_callbacks/bench_profile.py).
 
 Every ansible run has a timeout, the emulator stops with this process, and the
 temp dir is removed at the end.
@@ -49,6 +52,9 @@ from k5emu.control import Emulator  # noqa: E402  pylint: disable=wrong-import-p
 BIN_DIR = os.path.dirname(sys.executable)
 RUN_TIMEOUT = 600
 FORKS = 10
+CALLBACK_DIR = os.path.join(ROOT, 'tools', 'bench_callbacks')
+# Logs one line per module execution to the file given, then runs the interpreter.
+COUNTING_PYTHON = '#!/bin/sh\necho >>%s\nexec %s "$@"\n'
 
 ROLE_PLAYBOOK = '''\
 - name: Relay through the Email Delivery Service (the role)
@@ -138,19 +144,45 @@ MINIMAL_PLAYBOOK = '''\
 PLAYBOOKS = {'role': ROLE_PLAYBOOK, 'minimal': MINIMAL_PLAYBOOK}
 
 
+def write_executable(path, text):
+    with open(path, 'w', encoding='utf-8') as handle:
+        handle.write(text)
+    os.chmod(path, 0o755)
+
+
 def make_hosts(directory, size):
-    """An inventory of ``size`` local hosts, each with a copy of this machine's Postfix configuration."""
+    """An inventory of ``size`` local hosts, each with a copy of this machine's Postfix configuration
+    and an interpreter of its own that counts its module executions (in directory/modules-NAME)."""
     lines = ['[all]']
     for number in range(size):
-        config_dir = os.path.join(directory, 'host%02d' % number)
+        name = 'host%02d' % number
+        config_dir = os.path.join(directory, name)
         os.makedirs(config_dir)
-        for name in ('main.cf', 'master.cf'):
-            shutil.copyfile(os.path.join('/etc/postfix', name), os.path.join(config_dir, name))
-        lines.append('host%02d config_dir=%s' % (number, config_dir))
+        for config in ('main.cf', 'master.cf'):
+            shutil.copyfile(os.path.join('/etc/postfix', config), os.path.join(config_dir, config))
+        python = os.path.join(directory, 'python-' + name)
+        write_executable(python, COUNTING_PYTHON % (os.path.join(directory, 'modules-' + name), sys.executable))
+        lines.append('%s config_dir=%s ansible_python_interpreter=%s' % (name, config_dir, python))
     inventory = os.path.join(directory, 'hosts.ini')
     with open(inventory, 'w', encoding='utf-8') as handle:
         handle.write('\n'.join(lines) + '\n')
     return inventory
+
+
+def local_module_counts(directory):
+    """Module executions per host since the last call (the counting interpreters' logs, emptied)."""
+    counts = {}
+    for name in sorted(os.listdir(directory)):
+        if name.startswith('modules-'):
+            path = os.path.join(directory, name)
+            counts[name[len('modules-'):]] = len(read_lines(path))
+            os.unlink(path)
+    return counts
+
+
+def read_lines(path):
+    with open(path, encoding='utf-8') as handle:
+        return handle.readlines()
 
 
 def recap(stdout):
@@ -170,39 +202,60 @@ class Fleet:
 
     PREFIX, SSH_BASE_PORT = 'fjcloud-bench', 2490
     CA_ON_HOST = '/etc/ssl/fleet-relay-ca.pem'
+    PYTHON_ON_HOST, MODULE_LOG_ON_HOST = '/usr/local/bin/bench-python', '/root/bench-modules'
 
-    def __init__(self, directory, ca_cert):
+    def __init__(self, directory, ca_cert, count):
         self.directory = directory
-        self.env = dict(os.environ, FLEET_PREFIX=self.PREFIX, FLEET_SSH_BASE_PORT=str(self.SSH_BASE_PORT))
+        self.env = dict(os.environ, FLEET_PREFIX=self.PREFIX, FLEET_SSH_BASE_PORT=str(self.SSH_BASE_PORT),
+                        FLEET_COUNT=str(count))
         subprocess.run([os.path.join(ROOT, 'tools', 'fleet', 'images.sh')], check=True, timeout=1800)
         self.hosts = []
         try:
             subprocess.run([os.path.join(ROOT, 'tools', 'fleet', 'fleet.sh'), 'up', directory], env=self.env,
                            check=True, timeout=600, stdout=subprocess.DEVNULL)
-            with open(os.path.join(directory, 'hosts.tsv'), encoding='utf-8') as handle:
-                self.hosts = [line.split('\t')[1] for line in handle if line.strip()]
-            for container in self.hosts:
+            self.hosts = dict(line.split('\t')[:2] for line in read_lines(os.path.join(directory, 'hosts.tsv')))
+            python = os.path.join(directory, 'bench-python')
+            write_executable(python, COUNTING_PYTHON % (self.MODULE_LOG_ON_HOST, '/usr/bin/python3'))
+            for container in self.hosts.values():
                 podman('cp', ca_cert, '%s:%s' % (container, self.CA_ON_HOST))
+                podman('cp', python, '%s:%s' % (container, self.PYTHON_ON_HOST))
                 podman('exec', container, 'cp', '-a', '/etc/postfix', '/root/postfix.image')
         except BaseException:
             self.down()
             raise
-        self.inventory = os.path.join(directory, 'inventory.ini')
+        # The fleet's inventory, each host running its modules with the counting interpreter.
+        self.inventory = os.path.join(directory, 'bench-inventory.ini')
+        with open(self.inventory, 'w', encoding='utf-8') as handle:
+            handle.write(''.join(line.replace('=/usr/bin/python3', '=' + self.PYTHON_ON_HOST)
+                                 for line in read_lines(os.path.join(directory, 'inventory.ini'))))
+
+    def module_counts(self):
+        """Module executions per host since the last call (each host's log, emptied)."""
+        counts = {}
+        for name, container in self.hosts.items():
+            done = subprocess.run(PODMAN + ['exec', container, 'sh', '-c', 'cat %s 2>/dev/null; rm -f %s' % (
+                self.MODULE_LOG_ON_HOST, self.MODULE_LOG_ON_HOST)], capture_output=True, text=True, timeout=120,
+                check=True)
+            counts[name] = len(done.stdout.splitlines())
+        return counts
 
     def reset(self):
         """Every host's /etc/postfix back to the image's (a first run), Postfix reloaded on it."""
-        for container in self.hosts:
+        for container in self.hosts.values():
             podman('exec', container, 'sh', '-c',
                    'rm -rf /etc/postfix && cp -a /root/postfix.image /etc/postfix && postfix reload >/dev/null 2>&1')
+        self.module_counts()
 
     def down(self):
         subprocess.run([os.path.join(ROOT, 'tools', 'fleet', 'fleet.sh'), 'down', self.directory], env=self.env,
                        check=False, timeout=600)
 
 
+PODMAN = ['podman', '--runtime', 'runc', '--cgroup-manager=cgroupfs']
+
+
 def podman(*args):
-    subprocess.run(['podman', '--runtime', 'runc', '--cgroup-manager=cgroupfs'] + list(args), check=True, timeout=120,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(PODMAN + list(args), check=True, timeout=120, stdout=subprocess.DEVNULL)
 
 
 class Bench:
@@ -216,14 +269,16 @@ class Bench:
             ANSIBLE_REMOTE_TMP=os.path.join(tmp, 'ansible-remote'),
             ANSIBLE_NOCOLOR='1',
             ANSIBLE_RETRY_FILES_ENABLED='False',
+            ANSIBLE_CALLBACK_PLUGINS=CALLBACK_DIR,
+            ANSIBLE_CALLBACKS_ENABLED='bench_profile',
+            BENCH_PROFILE_FILE=os.path.join(tmp, 'profile.json'),
             FJCLOUD_MAIL_STATE_DIR=os.path.join(tmp, 'state'),
             PATH=BIN_DIR + os.pathsep + os.environ.get('PATH', ''),
         )
         self.token = token
         common = dict(api_url=emulator.url, api_token=token, relay_port=emulator.smtp_port, relay_ca=emulator.ca_cert)
         self.vars_files = {
-            'local': self.vars_file('local', dict(common, ansible_connection='local', relay_ca_on_host=emulator.ca_cert,
-                                                  ansible_python_interpreter=sys.executable)),
+            'local': self.vars_file('local', dict(common, ansible_connection='local', relay_ca_on_host=emulator.ca_cert)),
             'fleet': self.vars_file('fleet', dict(common, config_dir='/etc/postfix', relay_ca_on_host=Fleet.CA_ON_HOST)),
         }
         self.playbooks = {}
@@ -241,8 +296,8 @@ class Bench:
             json.dump(values, handle)
         return path
 
-    def run(self, kind, inventory, target='local'):
-        """One ansible-playbook run: wall time, mail API requests, recap."""
+    def run(self, kind, inventory, module_counts, target='local'):
+        """One ansible-playbook run: wall time, mail API requests, recap, module executions per host, task times."""
         self.emulator.clear_log()
         argv = [os.path.join(BIN_DIR, 'ansible-playbook'), '-i', inventory, '--forks', str(FORKS),
                 '-e', '@' + self.vars_files[target], self.playbooks[kind]]
@@ -255,23 +310,50 @@ class Bench:
         if done.returncode != 0:
             raise SystemExit('%s playbook failed (rc %d):\n%s%s' % (kind, done.returncode, done.stdout[-4000:], done.stderr[-2000:]))
         calls = [r['action'] for r in self.emulator.log() if r['service'] == 'mail']
-        return dict(wall=wall, calls=len(calls), recap=recap(done.stdout))
+        with open(self.env['BENCH_PROFILE_FILE'], encoding='utf-8') as handle:
+            profile = json.load(handle)
+        return dict(wall=wall, calls=len(calls), recap=recap(done.stdout), modules=module_counts(), profile=profile)
 
     def first_and_steady(self, kind, size):
         self.runs += 1
-        inventory = make_hosts(os.path.join(self.tmp, 'run%03d-%s' % (self.runs, kind)), size)
+        directory = os.path.join(self.tmp, 'run%03d-%s' % (self.runs, kind))
+        inventory = make_hosts(directory, size)
         self.emulator.mail('DeleteSMTPUser', self.token)  # 404 when there is none: fine
-        return self.run(kind, inventory), self.run(kind, inventory)
+
+        def counts():
+            return local_module_counts(directory)
+        return self.run(kind, inventory, counts), self.run(kind, inventory, counts)
 
     def fleet_first_and_steady(self, kind, fleet):
         fleet.reset()
         self.emulator.mail('DeleteSMTPUser', self.token)
-        return self.run(kind, fleet.inventory, 'fleet'), self.run(kind, fleet.inventory, 'fleet')
+        return (self.run(kind, fleet.inventory, fleet.module_counts, 'fleet'),
+                self.run(kind, fleet.inventory, fleet.module_counts, 'fleet'))
 
 
 def per_host(run, counter):
     """Median over the hosts: run_once tasks count on one host only."""
     return statistics.median(counters.get(counter, 0) for counters in run['recap'].values())
+
+
+def modules_per_host(run):
+    """Median over the managed hosts (the API calls on the controller are not counted)."""
+    return statistics.median(run['modules'].values() or [0])
+
+
+def profile_text(label, kind, phase, run):
+    """The tasks of one run, slowest first (as profile_tasks prints them); a task met again (meta tasks,
+    handlers of included files) is summed into one line."""
+    tasks = {}
+    for task in run['profile']:
+        total = tasks.setdefault(task['name'], dict(seconds=0, ok=0, changed=0, skipped=0))
+        for key in total:
+            total[key] += task[key]
+    lines = ['%s, %s, %s run (%.2f s):' % (label, kind, phase, run['wall'])]
+    for name, task in sorted(tasks.items(), key=lambda item: -item[1]['seconds']):
+        lines.append('  %6.2f s  %-75s ok=%d changed=%d skipped=%d' % (
+            task['seconds'], name[:75], task['ok'], task['changed'], task['skipped']))
+    return '\n'.join(lines)
 
 
 def machine():
@@ -284,32 +366,34 @@ def machine():
 
 
 def table(results, sizes):
-    head = ('hosts', 'playbook', 'API first', 'API steady', 'first s', 'steady s', 'tasks/host first', 'tasks/host steady')
+    head = ('hosts', 'playbook', 'API first', 'API steady', 'first s', 'steady s', 'ms/host first', 'ms/host steady',
+            'modules/host first', 'modules/host steady', 'tasks/host first', 'tasks/host steady')
     rows = [head]
     for size in sizes:
+        walls = {}
         for kind in ('role', 'minimal'):
             first = results[size][kind]['first']
             steady = results[size][kind]['steady']
+            hosts = len(first[-1]['modules']) or 1
+            walls[kind] = [statistics.median(r['wall'] for r in first), statistics.median(r['wall'] for r in steady)]
             rows.append((str(size), kind, '/'.join(sorted({str(r['calls']) for r in first})),
                          '/'.join(sorted({str(r['calls']) for r in steady})),
-                         '%.2f' % statistics.median(r['wall'] for r in first),
-                         '%.2f' % statistics.median(r['wall'] for r in steady),
+                         '%.2f' % walls[kind][0], '%.2f' % walls[kind][1],
+                         '%.0f' % (1000 * walls[kind][0] / hosts), '%.0f' % (1000 * walls[kind][1] / hosts),
+                         '%g' % modules_per_host(first[-1]), '%g' % modules_per_host(steady[-1]),
                          '%g (+%g skipped)' % (per_host(first[-1], 'ok'), per_host(first[-1], 'skipped')),
                          '%g (+%g skipped)' % (per_host(steady[-1], 'ok'), per_host(steady[-1], 'skipped'))))
-        ratio = {}
-        for phase in ('first', 'steady'):
-            ratio[phase] = (statistics.median(r['wall'] for r in results[size]['role'][phase])
-                            / statistics.median(r['wall'] for r in results[size]['minimal'][phase]))
-        rows.append((str(size), 'role/minimal', '', '', '%.2fx' % ratio['first'], '%.2fx' % ratio['steady'], '', ''))
+        ratios = ['%.2fx' % (role / minimal) for role, minimal in zip(walls['role'], walls['minimal'])]
+        rows.append((str(size), 'role/minimal', '', '') + tuple(ratios) + tuple(ratios) + ('', '', '', ''))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ['| ' + ' | '.join(cell.ljust(width) for cell, width in zip(row, widths)) + ' |' for row in rows]
     lines.insert(1, '|' + '|'.join('-' * (width + 2) for width in widths) + '|')
     return '\n'.join(lines)
 
 
-def bench_fleet(bench, tmp, emulator, reps, results):
-    """The two playbooks on the container fleet over SSH; returns the table label of its rows."""
-    fleet = Fleet(os.path.join(tmp, 'fleet'), emulator.ca_cert)
+def bench_fleet(bench, tmp, emulator, reps, count, results):
+    """The two playbooks on a container fleet of ``count`` hosts over SSH; returns the table label of its rows."""
+    fleet = Fleet(os.path.join(tmp, 'fleet'), emulator.ca_cert, count)
     try:
         label = '%d SSH' % len(fleet.hosts)
         results[label] = {kind: {'first': [], 'steady': []} for kind in PLAYBOOKS}
@@ -329,6 +413,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--sizes', default='1,10,50', help='host counts, comma-separated (default 1,10,50)')
     parser.add_argument('--reps', type=int, default=3, help='repetitions per size; the table shows medians (default 3)')
+    parser.add_argument('--fleet-hosts', type=int, default=16, help='containers of the fleet over SSH (default 16)')
     parser.add_argument('--no-fleet', action='store_true', help='leave out the container fleet over SSH')
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(',')]
@@ -350,12 +435,17 @@ def main():
                             rep + 1, size, kind, first['wall'], first['calls'], steady['wall'], steady['calls']),
                             flush=True)
             if not args.no_fleet:
-                label = bench_fleet(bench, tmp, emulator, args.reps, results)
+                label = bench_fleet(bench, tmp, emulator, args.reps, args.fleet_hosts, results)
                 sizes.append(label)
             print()
+            for size in sizes:
+                for kind in PLAYBOOKS:
+                    for phase in ('first', 'steady'):
+                        print(profile_text(size, kind, phase, results[size][kind][phase][-1]))
+            print()
             print('median of %d repetitions, forks %d, local connection (fleet: SSH with pipelining), one Keystone '
-                  'token, tasks/host = PLAY RECAP ok (includes changed and handlers), median over hosts'
-                  % (args.reps, FORKS))
+                  'token, ms/host = wall time / hosts, modules/host = module executions on each host (median), '
+                  'tasks/host = PLAY RECAP ok (includes changed and handlers), median over hosts' % (args.reps, FORKS))
             print(table(results, sizes))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

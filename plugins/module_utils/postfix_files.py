@@ -34,6 +34,15 @@ def read_text(path):
         return handle.read().decode('utf-8', 'surrogateescape')
 
 
+def write_secret_file(path, content):
+    """Write a file that is root's and 0600 from its creation."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SECRET_MODE)
+    with os.fdopen(descriptor, 'wb') as handle:
+        handle.write(content)
+        os.fchown(handle.fileno(), 0, 0)
+        os.fchmod(handle.fileno(), SECRET_MODE)
+
+
 def install_sasl_passwd(host, map_type, content, key, value, replace_source):
     """Build the index of sasl_passwd under a temporary name, check it, then move it (and the file) into place.
 

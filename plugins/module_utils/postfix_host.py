@@ -40,6 +40,10 @@ PEM_CERTIFICATE = re.compile(r'-----BEGIN CERTIFICATE-----([^-]*)-----END CERTIF
 TLS_LEVEL_RANK = {'none': 0, 'may': 1, 'dane': 2, 'encrypt': 3, 'dane-only': 4, 'fingerprint': 4, 'verify': 4, 'secure': 4}
 # The main.cf keys naming the transports (master.cf services) that carry mail to relayhost.
 RELAY_TRANSPORT_KEYS = ('default_transport', 'relay_transport')
+# The main.cf keys that decide the TLS level Postfix uses for the relay, besides smtp_tls_security_level.
+TLS_ROUTE_KEYS = ('smtp_tls_policy_maps',) + RELAY_TRANSPORT_KEYS
+# The service parameters (master.cf -o) that can lower it.
+SERVICE_TLS_KEYS = ('smtp_tls_security_level', 'smtp_tls_policy_maps')
 
 
 class PostfixHost:
@@ -88,6 +92,10 @@ class PostfixHost:
         except OSError:
             return False
         return self.map_lookup(map_type, self.sasl_passwd, key) == value
+
+    def running(self):
+        """Whether this instance's master process runs (postfix status)."""
+        return self.run_command(['postfix', '-c', self.config_dir, 'status'])[0] == 0
 
     def debian_main_cf_missing(self):
         """True for Debian's "No configuration" choice: /etc/postfix without main.cf, the template at hand."""
@@ -150,12 +158,19 @@ def ca_file_problem(path, option):
     return None
 
 
-def planned_config_problems(host, params, nexthop, name):
-    """Check main.cf as this run leaves it, before anything changes: every extra key known, the relay's TLS level kept."""
+def planned_config_problems(host, params, nexthop, name, current):
+    """Check main.cf as this run leaves it, before anything changes: every extra key known, the relay's TLS level kept.
+
+    ``current`` holds postconf's values of TLS_ROUTE_KEYS as main.cf has them: without main_cf_extra and
+    without a $name to expand, they are what Postfix uses, and no second postconf is needed (a steady run).
+    """
     extra = params['main_cf_extra']
     overrides = postconf_overrides(host, extra)
-    keys = [key for key, value in extra.items() if value is not None] + ['smtp_tls_policy_maps'] + list(RELAY_TRANSPORT_KEYS)
-    planned = host.values('-x', *(overrides + keys))
+    if extra or any('$' in current.get(key, '') for key in TLS_ROUTE_KEYS):
+        keys = [key for key, value in extra.items() if value is not None] + list(TLS_ROUTE_KEYS)
+        planned = host.values('-x', *(overrides + keys))
+    else:
+        planned = current
     problems = unknown_keys_problems(host, extra, planned, name('main_cf_extra'))
     problems.extend(tls_level_problems(host, nexthop, tls_level(params), planned, overrides, name('tls_verify')))
     return problems
@@ -199,6 +214,19 @@ def relay_transports(planned):
     return names
 
 
+def master_cf_sets_tls(host):
+    """Whether a service of master.cf may set SERVICE_TLS_KEYS (-o): only then is postconf -P asked.
+
+    Without a master.cf (a configuration directory not yet used by a running instance) no service overrides anything.
+    """
+    try:
+        with open(os.path.join(host.config_dir, 'master.cf'), 'rb') as handle:
+            text = handle.read().decode('utf-8', 'replace')
+    except (IOError, OSError):
+        return False
+    return any(key in text for key in SERVICE_TLS_KEYS)
+
+
 def tls_level_problems(host, nexthop, wanted, planned, overrides, option):
     """Policy table entries and master.cf overrides that lower the relay's TLS level below the wanted one.
 
@@ -206,9 +234,7 @@ def tls_level_problems(host, nexthop, wanted, planned, overrides, option):
     else the service's -o smtp_tls_security_level, else main.cf's level (the wanted one).
     A table that cannot be queried is a problem too: the level cannot be known.
     """
-    # Without a master.cf (a configuration directory not yet used by a running instance) no service overrides anything.
-    has_master_cf = os.path.isfile(os.path.join(host.config_dir, 'master.cf'))
-    services = host.values('-P', '-x', *overrides) if has_master_cf else {}
+    services = host.values('-P', '-x', *overrides) if master_cf_sets_tls(host) else {}
     problems = []
     for transport in relay_transports(planned):
         service = '%s/unix' % transport

@@ -6,10 +6,11 @@
 The options of postfix_relay_config: the one place where their shapes are checked, and
 what follows from them (the next hop, wrapper mode, the TLS level, the keys of main.cf).
 
-The postfix_relay role has no checks of its own for these options: it runs the module
-(``probe: true``) before anything changes, and passes its variable names in
-``option_names`` so that every message names what the role's user set. Standard library
-only: this runs on the managed hosts.
+The postfix_relay role has no checks of its own for these options: the module's action
+plugin checks them on the controller (``validate_only: true``) before the API call, and the
+module again on the host; the role passes its variable names in ``option_names`` so that
+every message names what the role's user set. Standard library only: this runs on the
+managed hosts too.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -36,6 +37,29 @@ ABSOLUTE_PATH = re.compile(r'^/\S*\Z')
 # What ends a main.cf line (or the C string postconf gets).
 LINE_END = re.compile('[\r\n\0]')
 SMTPS_PORT = 465
+
+
+# postfix_relay_config's options: the module checks them on the host, its action plugin on the controller.
+ARGUMENT_SPEC = dict(
+    config_dir=dict(type='path', default='/etc/postfix'),
+    relay_host=dict(type='str', required=True),
+    relay_port=dict(type='int', default=587),
+    smtp_user=dict(type='str'),
+    smtp_password=dict(type='str', no_log=True),
+    map_type=dict(type='str', choices=sorted(INDEX_SUFFIXES)),
+    tls_wrappermode=dict(type='bool'),
+    tls_verify=dict(type='bool', default=True),
+    tls_ca_file=dict(type='path'),
+    sasl_security_options=dict(type='str', default='noanonymous'),
+    sasl_tls_security_options=dict(type='str', default='noanonymous'),
+    main_cf_extra=dict(type='dict', default={}),
+    probe=dict(type='bool', default=False),
+    validate_only=dict(type='bool', default=False),
+    check_packages=dict(type='bool', default=False),
+    packages=dict(type='list', elements='str'),
+    pending_marker=dict(type='path'),
+    option_names=dict(type='dict', default={}),
+)
 
 
 class PostfixRelayError(Exception):
@@ -81,9 +105,10 @@ def validate(params, name=OptionNames()):
         if not SASL_OPTIONS.match(params[option]):
             problems.append("%s must be one line of SASL security option names (letters and '_') separated by commas "
                             "or spaces, e.g. noanonymous; got %r." % (name(option), params[option]))
-    for option in ('config_dir', 'tls_ca_file'):
-        if params[option] is not None and not ABSOLUTE_PATH.match(params[option]):
-            problems.append('%s must be an absolute path without whitespace; got %r.' % (name(option), params[option]))
+    for option in ('config_dir', 'tls_ca_file', 'pending_marker'):
+        path = params.get(option)  # pending_marker: set by callers that track reloads
+        if path is not None and not ABSOLUTE_PATH.match(path):
+            problems.append('%s must be an absolute path without whitespace; got %r.' % (name(option), path))
     problems.extend(main_cf_extra_problems(params['main_cf_extra'], name('main_cf_extra')))
     return problems
 

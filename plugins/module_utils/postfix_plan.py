@@ -19,13 +19,13 @@ import shutil
 import time
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_files import (
-    install_sasl_passwd, read_text, remove_files, restrict, root_only, stale_temp_files,
+    install_sasl_passwd, read_text, remove_files, restrict, root_only, stale_temp_files, write_secret_file,
 )
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_host import (
-    DEBIAN_MAIN_CF, SYSTEM_CA_FILES, ca_file_problem, map_type_problem, planned_config_problems,
+    DEBIAN_MAIN_CF, SYSTEM_CA_FILES, TLS_ROUTE_KEYS, ca_file_problem, map_type_problem, planned_config_problems,
 )
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_options import (
-    INDEX_SUFFIXES, OWNED_KEYS, PostfixRelayError, nexthop_of, problems_text, tls_opt_out_warning, wanted_main_cf,
+    INDEX_SUFFIXES, OWNED_KEYS, PostfixRelayError, nexthop_of, problems_text, wanted_main_cf,
 )
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_tables import masked, main_cf_keys, sasl_plan
 
@@ -39,7 +39,6 @@ class Preflight:
         self.created_main_cf = False
         self.nexthop = self.map_type = self.ca_file = None
         self.effective = {}  # postconf's values of the keys to manage
-        self.warnings = []
 
     def result(self):
         result = dict(changed=self.created_main_cf, missing_packages=self.missing_packages,
@@ -64,24 +63,24 @@ def create_main_cf(host):
 def preflight(host, params, name, found):
     """Check the host before anything changes, filling ``found``; raise with every problem at once.
 
-    A probe stops early when postfix-lmdb is missing (reported in missing_packages): lmdb cannot be checked yet.
+    Stops early when postfix-lmdb is missing (reported in missing_packages): lmdb cannot be checked yet.
     """
     if not os.path.isfile(host.main_cf):
         raise PostfixRelayError('%s does not exist: %s must be the directory of a Postfix instance.'
                                 % (host.main_cf, name('config_dir')))
-    found.effective = host.values(*(list(OWNED_KEYS) + list(params['main_cf_extra']) + ['default_database_type']))
+    found.effective = host.values(*(list(OWNED_KEYS) + list(params['main_cf_extra']) + ['default_database_type']
+                                    + list(TLS_ROUTE_KEYS)))
     found.map_type = params['map_type'] or found.effective.get('default_database_type', '')
     found.nexthop = nexthop_of(params['relay_host'], params['relay_port'])
     # postconf -m takes a fifth of a second: a map type that Postfix already uses, with its
-    # index in place, needs no second look outside a probe (the role probes every run).
+    # index in place, needs no second look outside a probe (a steady run of the role).
     in_use = (found.map_type in INDEX_SUFFIXES
               and found.effective.get('smtp_sasl_password_maps') == '%s:%s' % (found.map_type, host.sasl_passwd)
               and os.path.exists(host.sasl_passwd + INDEX_SUFFIXES[found.map_type]))
     supported = [found.map_type] if in_use and not params['probe'] else host.run('postconf', '-m').split()
     if params['check_packages'] and found.map_type == 'lmdb' and 'lmdb' not in supported:
         found.missing_packages.append('postfix-lmdb')
-        if params['probe']:
-            return
+        return
     problems = []
     map_type_source = name('map_type') if params['map_type'] else 'default_database_type'
     problem = map_type_problem(found.map_type, supported, host.config_dir, map_type_source)
@@ -96,11 +95,9 @@ def preflight(host, params, name, found):
     problem = found.ca_file and ca_file_problem(found.ca_file, name('tls_ca_file'))
     if problem:
         problems.append(problem)
-    problems.extend(planned_config_problems(host, params, found.nexthop, name))
+    problems.extend(planned_config_problems(host, params, found.nexthop, name, found.effective))
     if problems:
         raise PostfixRelayError(problems_text(problems))
-    if not params['tls_verify']:
-        found.warnings.append(tls_opt_out_warning(params, name, found.nexthop))
 
 
 class RelayPlan:
@@ -144,9 +141,11 @@ def plan_relay(host, params, found):
     wanted = wanted_main_cf(params, found.nexthop, found.map_type, host.sasl_passwd, found.ca_file)
     effective = found.effective
     to_set = dict((key, value) for key, value in wanted.items() if value is not None and effective.get(key) != value)
-    # postconf -n leaves out parameters that Postfix does not know: those are found in main.cf itself.
-    in_main_cf = set(host.values('-n')) | main_cf_keys(read_text(host.main_cf))
-    to_remove = sorted(key for key, value in wanted.items() if value is None and key in in_main_cf)
+    unwanted = [key for key, value in wanted.items() if value is None]
+    to_remove = []
+    if unwanted:  # postconf -n leaves out parameters that Postfix does not know: those are found in main.cf itself.
+        in_main_cf = set(host.values('-n')) | main_cf_keys(read_text(host.main_cf))
+        to_remove = sorted(key for key in unwanted if key in in_main_cf)
     plan = RelayPlan(found, to_set, to_remove, stale_temp_files(host.config_dir, time.time()))
     if params['smtp_user'] is not None:
         plan_sasl_passwd(plan, host, '%s:%s' % (params['smtp_user'], params['smtp_password']))
@@ -194,3 +193,17 @@ def apply_plan(host, plan):
         host.run('postconf', '-e', *['%s=%s' % item for item in sorted(plan.main_cf_set.items())])
     if plan.main_cf_removed:
         host.run('postconf', '-X', *plan.main_cf_removed)
+
+
+def remember_reload(marker):
+    """Leave the marker of a reload that is due (empty, root's, 0600); the caller removes it once Postfix reloaded."""
+    if not os.path.exists(marker):
+        write_secret_file(marker, b'')
+
+
+def service_state(host, marker, reload_needed):
+    """Whether a reload is due (this run's changes, or an earlier run's marker) and whether the instance runs.
+
+    A steady run learns both here, in the module's one execution, so that the caller acts only when one is true.
+    """
+    return dict(reload_pending=reload_needed or os.path.exists(marker), running=host.running())

@@ -19,6 +19,8 @@ description:
     level that Postfix would use for the relay (policy tables, C(master.cf) overrides) are checked before anything
     changes, also with O(probe=true). One error message lists every problem found, each naming its option
     (as O(option_names) calls it); none shows the password.
+  - The options alone are checked on the controller first, by the module's action plugin, before the host is
+    contacted; with O(validate_only=true) that is all the task does.
   - The relay's line in C(sasl_passwd) is the line after the comment
     C(# managed by fjcloud.mail.postfix_relay). When the relay's host or port changes, that line is
     replaced; a line without the comment whose key is the relay's C([host]:port) (a line written by hand
@@ -37,9 +39,10 @@ description:
   - In C(main.cf) only the keys that differ are set (C(postconf -e)); keys that must go are removed
     (C(postconf -X)), that is C(smtp_tls_CAfile) when there is no CA file, and the keys of O(main_cf_extra)
     whose value is null. The rest of C(main.cf) stays as it is.
-  - Postfix is not reloaded; RV(reload_needed) tells whether it must be.
-  - With O(probe=true) it only checks the host and reports the packages it lacks, so that a role can validate every
-    host before it calls the service's API, and install packages only when something is missing.
+  - Postfix is not reloaded; RV(reload_needed) tells whether it must be. With O(pending_marker), a reload that is due
+    is also remembered in that file until the caller removes it, and RV(running) tells whether the instance runs,
+    so that a caller learns everything it must do about the service from this one execution.
+  - With O(probe=true) it only checks the host and reports the packages it lacks, without credentials.
   - A missing C(/etc/postfix/main.cf) (Debian's C(No configuration) choice) is created from Debian's template.
 author:
   - fjcloud.mail developers (@fjcloud)
@@ -98,7 +101,8 @@ options:
       - V(true) sets C(smtp_tls_security_level = secure) -- Postfix sends the password only to a relay whose certificate
         is signed by a CA of O(tls_ca_file) and names O(relay_host).
       - V(false) sets C(smtp_tls_security_level = encrypt) -- the connection is encrypted, but anyone who intercepts it
-        can present any certificate and receives the SMTP password. The module warns on every run, also with O(probe=true).
+        can present any certificate and receives the SMTP password. The module warns on every run, also with O(probe=true)
+        and O(validate_only=true); the warning is given on the controller, so that the task's C(no_log) does not hide it.
       - Before anything changes, the module checks that nothing lowers this level for the relay -- an entry for
         C([relay_host]:relay_port) in C(smtp_tls_policy_maps) (each table queried with C(postmap -q)), or a
         C(-o smtp_tls_security_level) of the C(master.cf) services of C(default_transport) and C(relay_transport)
@@ -141,13 +145,21 @@ options:
     description:
       - V(true) checks the options, C(main.cf), the map type and the CA file, and reports RV(missing_packages);
         it changes nothing (except creating a missing Debian C(/etc/postfix/main.cf)) and needs no credentials.
-        When packages are missing it stops checking there, since Postfix may not be installed yet.
+    type: bool
+    default: false
+  validate_only:
+    description:
+      - V(true) checks the options on the controller only (their shapes, every problem in one message) and gives the
+        O(tls_verify=false) warning; the host is not contacted and nothing changes. A caller can so check every host's
+        options before it calls the service's API.
     type: bool
     default: false
   check_packages:
     description:
       - Report in RV(missing_packages) which of O(packages) are not installed, plus C(postfix-lmdb) when O(map_type)
         is C(lmdb) and Postfix lacks it.
+      - When one is missing the module stops there and changes nothing, since Postfix may not be installed yet.
+        Install them, then run the module again.
     type: bool
     default: false
   packages:
@@ -156,6 +168,14 @@ options:
         (dpkg C(postfix), C(libsasl2-modules); rpm C(postfix), C(cyrus-sasl-plain)).
     type: list
     elements: str
+  pending_marker:
+    description:
+      - A file that remembers a reload of Postfix that is due. When this run changes the configuration, the file is
+        created (empty, root's, mode 0600) before the first change; the caller removes it once it has reloaded Postfix.
+        So a run that stops before the reload (a failed C(postfix check), a lost connection) leaves it, and the next run
+        reports RV(reload_pending) although nothing changes then.
+      - Set, the module also reports RV(running) (C(postfix status)).
+    type: path
   option_names:
     description:
       - How error messages and warnings name the options, for a caller that knows them by other names;
@@ -254,8 +274,20 @@ reload_needed:
   returned: always
   type: bool
   sample: true
+reload_pending:
+  description: Whether Postfix must be reloaded -- this run changed its configuration, or O(pending_marker) exists.
+  returned: with O(pending_marker)
+  type: bool
+  sample: false
+running:
+  description: Whether the instance runs (C(postfix status)).
+  returned: with O(pending_marker)
+  type: bool
+  sample: true
 missing_packages:
-  description: The packages that are not installed (with O(check_packages)); empty otherwise.
+  description:
+    - The packages that are not installed (with O(check_packages)); empty otherwise. When not empty, nothing
+      was checked or changed beyond that.
   returned: always
   type: list
   elements: str
@@ -271,29 +303,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_host import DEBIAN_MAIN_CF, PostfixHost
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_options import (
-    INDEX_SUFFIXES, OptionNames, PostfixRelayError, problems_text, validate,
+    ARGUMENT_SPEC, OptionNames, PostfixRelayError, problems_text, validate,
 )
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_plan import (
-    apply_plan, check_packages, create_main_cf, plan_relay, preflight,
-)
-
-ARGUMENT_SPEC = dict(
-    config_dir=dict(type='path', default='/etc/postfix'),
-    relay_host=dict(type='str', required=True),
-    relay_port=dict(type='int', default=587),
-    smtp_user=dict(type='str'),
-    smtp_password=dict(type='str', no_log=True),
-    map_type=dict(type='str', choices=sorted(INDEX_SUFFIXES)),
-    tls_wrappermode=dict(type='bool'),
-    tls_verify=dict(type='bool', default=True),
-    tls_ca_file=dict(type='path'),
-    sasl_security_options=dict(type='str', default='noanonymous'),
-    sasl_tls_security_options=dict(type='str', default='noanonymous'),
-    main_cf_extra=dict(type='dict', default={}),
-    probe=dict(type='bool', default=False),
-    check_packages=dict(type='bool', default=False),
-    packages=dict(type='list', elements='str'),
-    option_names=dict(type='dict', default={}),
+    apply_plan, check_packages, create_main_cf, plan_relay, preflight, remember_reload, service_state,
 )
 
 
@@ -306,23 +319,29 @@ def main():
         problems = validate(params, name)
         if problems:
             raise PostfixRelayError(problems_text(problems))
+        if params['validate_only']:
+            module.exit_json(changed=False, msg='The options are valid.')  # the action plugin stops before
         found = check_packages(host, params)
-        if found.missing_packages and params['probe']:
-            module.exit_json(**found.result())  # Postfix may not be installed yet
+        if found.missing_packages:
+            module.exit_json(**found.result())  # Postfix may not be installed yet: nothing is configured
         if host.debian_main_cf_missing():
             found.created_main_cf = True  # in check mode: would be
             if module.check_mode:
                 module.exit_json(msg='%s would be created from %s.' % (host.main_cf, DEBIAN_MAIN_CF), **found.result())
             create_main_cf(host)  # the one write before the plan: postconf needs a main.cf
         preflight(host, params, name, found)
-        for warning in found.warnings:
-            module.warn(warning)
-        if params['probe']:
+        if params['probe'] or found.missing_packages:  # postfix-lmdb
             module.exit_json(**found.result())
         plan = plan_relay(host, params, found)
+        marker = params['pending_marker']
         if plan.changed and not module.check_mode:
+            if marker and plan.reload_needed:
+                remember_reload(marker)  # first: a run that dies while applying still leaves the reload to do
             apply_plan(host, plan)
-        module.exit_json(**plan.result(diff=module._diff))
+        result = plan.result(diff=module._diff)
+        if marker:
+            result.update(service_state(host, marker, plan.reload_needed))
+        module.exit_json(**result)
     except PostfixRelayError as error:
         module.fail_json(msg=str(error))
     except (IOError, OSError) as error:

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The checks of the host before any change, by real runs of postfix_relay_config (issue 16, findings 7, 10, 11).
 
-Real runs of the module (and of the role, which probes every host with it before any API call)
+Real runs of the module (and of the role, whose configuring task checks the host before it changes anything)
 on private Postfix configuration directories; the real postconf and postmap are the judges.
 - An unknown main_cf_extra key is an error, never a change on every run; null removes it.
 - A CA file that is not PEM is an error; port 465 gets wrapper mode by the module's rule (also in the role).
@@ -21,7 +21,6 @@ import uuid
 
 import pytest
 import trustme
-from ansible.release import __version__ as ANSIBLE_CORE
 
 from harness import mail_actions, smtp_user_of
 from test_postfix_relay import converge, task_results
@@ -34,10 +33,6 @@ HOST = 'relay.example.com'
 NEXTHOP = '[relay.example.com]:587'
 PASSWORD = 'Never-Shown-%s' % uuid.uuid4().hex
 MASTER_CF = '/usr/share/postfix/master.cf.dist' if os.path.exists('/usr/share/postfix/master.cf.dist') else '/etc/postfix/master.cf'
-
-
-def ansible_core_version():
-    return tuple(int(part) for part in ANSIBLE_CORE.split('.')[:2])
 
 
 def sh(*argv):
@@ -219,8 +214,11 @@ def test_policy_entry_wins_over_a_master_cf_override(ansible, config_dir, ca_fil
     converged(ansible, relay_args(config_dir, ca_file))
 
 
-def test_role_stops_before_the_api_when_a_policy_lowers_tls(ansible, emulator, config_dir):
-    """The role's probe finds the entry before the API call; nothing changes."""
+def test_role_stops_before_any_change_when_a_policy_lowers_tls(ansible, emulator, config_dir):
+    """The role's configuring task finds the entry before it changes anything on the host.
+
+    Only the host can tell: the options were valid, so the API gave the credentials first (issue 20).
+    """
     nexthop = '[localhost]:%d' % emulator.smtp_port
     table = policy_table(config_dir, 'may', key=nexthop)
     postconf(config_dir, '-e', 'smtp_tls_policy_maps=' + table)
@@ -228,10 +226,11 @@ def test_role_stops_before_the_api_when_a_policy_lowers_tls(ansible, emulator, c
     before = files_of(config_dir)
     run = converge(ansible, dir_vars(emulator, config_dir))
     assert run.rc != 0, run.output
-    [probe] = task_results(run, "Check the options and this host's Postfix")
-    assert '%s: %s may' % (table, nexthop) in probe['msg'], probe['msg']
+    [failure] = task_results(run, 'Stop with the reason of the failure')
+    assert failure['msg'].startswith('fjcloud.mail.postfix_relay_config failed: '), failure['msg']
+    assert '%s: %s may' % (table, nexthop) in failure['msg'], failure['msg']
     assert files_of(config_dir) == before
-    assert mail_actions(emulator) == [] and smtp_user_of(emulator) is None
+    assert mail_actions(emulator) == [('CreateSMTPUser', 200)] and smtp_user_of(emulator)['password'] not in run.output
 
 
 # --------------------------------------------------------------------------- the role agrees with the module
@@ -258,21 +257,27 @@ def test_nul_in_an_extra_value_is_refused(ansible, config_dir, ca_file):
 
 
 def test_tls_opt_out_is_warned_by_the_module(ansible, config_dir, ca_file):
-    """One warning text, the module's, in its probe (the role's check of every host) and in a plain run.
+    """One warning, given on the controller by the module's action plugin: in a probe, a plain run, validate_only.
 
     That the role shows it on every run is in test_postfix_secure.py (test_opt_out_warns_and_removes_the_ca_file).
     """
-    for probe in (True, False):
-        run = ansible.module('postfix_relay_config', relay_args(config_dir, ca_file, tls_verify=False, probe=probe))
+    for mode in ('probe', 'validate_only', None):
+        args = relay_args(config_dir, ca_file, tls_verify=False)
+        if mode:
+            args[mode] = True
+        run = ansible.module('postfix_relay_config', args)
         assert run.rc == 0, run.output
-        [warning] = [w for w in run.result['warnings'] if w.startswith('tls_verify is false')]
-        assert NEXTHOP in warning and 'receives the SMTP password' in warning
+        warning = '[WARNING]: tls_verify is false: Postfix does not verify the certificate of %s' % NEXTHOP
+        assert ' '.join(run.output.split()).count(warning) == 1, run.output
 
 
-@pytest.mark.skipif(ansible_core_version() < (2, 19), reason="before ansible-core 2.19, no_log hides a task's warnings")
 def test_tls_opt_out_is_warned_with_given_credentials(ansible, emulator, config_dir):
-    """With credentials given, the role's probe receives the password (no_log): its warning still shows."""
+    """Every task of the role that gets the TLS options receives the password (no_log), which hid a module's
+    warnings before ansible-core 2.19: the warning is the controller's, shown once per run on every version."""
     run = converge(ansible, given(emulator, config_dir, postfix_relay_tls_verify=False, postfix_relay_tls_ca_file=''))
     assert run.rc == 0, run.output
-    assert run.output.count('postfix_relay_tls_verify is false: Postfix does not verify the certificate') == 1, run.output
+    output = ' '.join(run.output.split())  # warnings are wrapped to the terminal's width
+    assert output.count('[WARNING]: postfix_relay_tls_verify is false: Postfix does not verify the certificate') == 1, run.output
+    received = task_results(run, 'Check the options') + task_results(run, 'Configure sasl_passwd, its index and main.cf')
+    assert len(received) == 2 and all('censored' in result for result in received), received
     assert PASSWORD not in run.output

@@ -6,8 +6,9 @@
 Each test copies this machine's main.cf into a temp dir and runs the role there with
 the service left alone, so these tests never touch the machine's running Postfix and
 may run beside test_postfix_relay.py. Here is each role behaviour that needs no mail
-delivery: every bad input stops the role before any change or API call, with one message
-naming each bad option by its role variable; the first run, idempotence, check mode and
+delivery: every bad option stops the role before any change or API call, and what only
+the host can tell before any change on the host, with one message naming each bad option
+by its role variable; the first run, idempotence, check mode and
 diff, never a secret in any output (also -vvv), files at 0600; the packages step only when
 something is missing; failures and stale temporary files reported; the sender domain.
 """
@@ -30,7 +31,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists('/usr/sb
                                 reason='needs root and the Postfix tools (postconf, postmap)')
 
 MARKER = '# managed by fjcloud.mail.postfix_relay'
-CHECK_TASK = "Check the options and this host's Postfix"
 
 
 @pytest.fixture(name='config_dir')
@@ -77,8 +77,6 @@ BAD_INPUTS = [
     ({'postfix_relay_port': 70000}, 'postfix_relay_port must be a TCP port number'),
     ({'postfix_relay_port': 465, 'postfix_relay_tls_wrappermode': False}, 'postfix_relay_tls_wrappermode must be true'),
     ({'postfix_relay_map_type': 'dbm'}, 'postfix_relay_map_type'),
-    # An instance whose Postfix certainly lacks lmdb, whatever packages this machine has (see lmdb_less).
-    ({'postfix_relay_map_type': 'lmdb', 'lmdb_less': True}, "The map type 'lmdb' (postfix_relay_map_type) cannot be used"),
     ({'postfix_relay_smtp_user': 'someone'}, 'Set both postfix_relay_smtp_user and postfix_relay_smtp_password'),
     ({'postfix_relay_smtp_password': 'SECRET-1'}, 'Set both postfix_relay_smtp_user and postfix_relay_smtp_password'),
     ({'postfix_relay_smtp_user': 'some one', 'postfix_relay_smtp_password': 'SECRET-2'}, 'postfix_relay_smtp_user must not be empty'),
@@ -89,13 +87,11 @@ BAD_INPUTS = [
      'postfix_relay_sasl_security_options must be one line'),
     ({'postfix_relay_sasl_tls_security_options': '#noanonymous'}, 'postfix_relay_sasl_tls_security_options must be one line'),
     ({'postfix_relay_config_dir': 'etc/postfix'}, 'postfix_relay_config_dir must be an absolute path'),
-    ({'postfix_relay_tls_ca_file': '/nonexistent/ca.pem'}, 'postfix_relay_tls_ca_file: /nonexistent/ca.pem is not a file on this host'),
     ({'postfix_relay_main_cf_extra': {'relayhost': '[evil.example.com]'}}, 'postfix_relay_main_cf_extra must not hold relayhost'),
     ({'postfix_relay_main_cf_extra': {'smtp_host_lookup': 'native\nrelayhost = x'}},
      'postfix_relay_main_cf_extra: the value of smtp_host_lookup must be a one-line string'),
     ({'postfix_relay_main_cf_extra': {'smtp_host_lookup': 'native\x00dns'}},
      'postfix_relay_main_cf_extra: the value of smtp_host_lookup must be a one-line string'),
-    ({'postfix_relay_main_cf_extra': {'my_custom_thing': '1'}}, 'Postfix in CONFIG_DIR does not know the parameter(s) my_custom_thing'),
     # Every problem in one message, each by its role variable.
     ({'postfix_relay_host': 'a b', 'postfix_relay_port': 0, 'postfix_relay_smtp_user': 'x:y', 'postfix_relay_smtp_password': 'SECRET-6'},
      "3 problems: (1) postfix_relay_host must be the relay's host name or IP address alone, without brackets or port "
@@ -109,6 +105,14 @@ BAD_INPUTS = [
     ({'postfix_relay_api_auth': 'WRONG-SECRET-7'}, 'Getting the SMTP credentials with fjcloud.mail.smtp_user (on localhost) failed'),
 ]
 SECRETS = ('SECRET-1', 'SECRET-2', 'SECRET-3', 'SECRET-4', 'SECRET 5', 'SECRET-6', 'WRONG-SECRET-7')
+# What only the host can tell, checked by the configuring task before it changes anything on the host. The
+# options are valid, so the API has given the credentials first (one module execution per host, issue 20).
+HOST_BAD_INPUTS = [
+    # An instance whose Postfix certainly lacks lmdb, whatever packages this machine has (see lmdb_less).
+    ({'postfix_relay_map_type': 'lmdb', 'lmdb_less': True}, "The map type 'lmdb' (postfix_relay_map_type) cannot be used"),
+    ({'postfix_relay_tls_ca_file': '/nonexistent/ca.pem'}, 'postfix_relay_tls_ca_file: /nonexistent/ca.pem is not a file on this host'),
+    ({'postfix_relay_main_cf_extra': {'my_custom_thing': '1'}}, 'Postfix in CONFIG_DIR does not know the parameter(s) my_custom_thing'),
+]
 
 
 @pytest.mark.parametrize('overrides, message', BAD_INPUTS, ids=[str(index) for index in range(len(BAD_INPUTS))])
@@ -131,6 +135,22 @@ def test_bad_input_stops_before_any_change_or_api_call(ansible, emulator, config
     assert files_of(config_dir) == before
     assert mail_actions(emulator) == []
     assert smtp_user_of(emulator) is None
+
+
+@pytest.mark.parametrize('overrides, message', HOST_BAD_INPUTS, ids=[str(index) for index in range(len(HOST_BAD_INPUTS))])
+def test_bad_host_input_stops_before_any_change_on_the_host(ansible, emulator, config_dir, overrides, message):
+    """The host's checks, in the configuring task's one execution: one message, nothing written, no secret shown."""
+    overrides = dict(overrides)
+    if overrides.pop('lmdb_less', False):
+        lmdb_less(config_dir)
+    before = files_of(config_dir)
+    run = converge(ansible, dir_vars(emulator, config_dir, **overrides), extra_args=['-vvv'])
+    assert run.rc != 0, run.output
+    [failure] = task_results(run, 'Stop with the reason of the failure')
+    assert failure['msg'].startswith('fjcloud.mail.postfix_relay_config failed: '), failure['msg']
+    assert message.replace('CONFIG_DIR', config_dir) in failure['msg'], failure['msg']
+    assert files_of(config_dir) == before
+    assert smtp_user_of(emulator)['password'] not in run.output
 
 
 def test_first_run_configures_the_next_changes_nothing_and_no_output_shows_a_secret(ansible, emulator, config_dir):
@@ -186,28 +206,29 @@ def test_first_run_configures_the_next_changes_nothing_and_no_output_shows_a_sec
 
 
 def test_missing_debian_main_cf_is_created_only_for_etc_postfix(ansible, emulator, config_dir):
-    """Another instance without main.cf is refused by the host check, before the API call."""
+    """Another instance without main.cf is refused by the host check, before any change on the host."""
     os.unlink(os.path.join(config_dir, 'main.cf'))
-    emulator.clear_log()
     run = converge(ansible, dir_vars(emulator, config_dir))
     assert run.rc != 0
     assert '%s/main.cf does not exist' % config_dir in run.output, run.output
     assert os.listdir(config_dir) == []
-    assert mail_actions(emulator) == []
 
 
 @pytest.mark.skipif(not shutil.which('dpkg-query'), reason='the package check is exercised with dpkg here')
 def test_installed_packages_are_not_installed_again(ansible, emulator, config_dir):
-    """With postfix_relay_install_packages, the host check finds nothing missing: no install task runs."""
+    """With postfix_relay_install_packages, the configuring task finds nothing missing: no install task runs."""
     installed = sh('dpkg-query', '-W', '-f', '${db:Status-Status}', 'postfix', 'libsasl2-modules', check=False)
     if installed.stdout != 'installedinstalled':
         pytest.skip('postfix and libsasl2-modules are not both installed on this machine')
     run = converge(ansible, dir_vars(emulator, config_dir, postfix_relay_install_packages=True))
     assert run.rc == 0, run.output
-    [check] = task_results(run, CHECK_TASK)
-    assert check['missing_packages'] == [] and check['package_manager'] == 'apt'
-    [install] = task_results(run, 'Verify the sender domain, install the missing packages')
-    assert install['_status'] == 'skipped'
+    assert os.path.exists(os.path.join(config_dir, 'sasl_passwd'))  # configured
+    # The first run's change notifies the handlers: the one of the packages skips.
+    assert [r['_status'] for r in task_results(run, 'Install the missing packages and configure again')] == ['skipped']
+    assert task_results(run, 'Install the missing packages (apt)') == []
+    run = converge(ansible, dir_vars(emulator, config_dir, postfix_relay_install_packages=True))
+    assert run.rc == 0 and recap(run)['changed'] == 0, run.output
+    assert task_results(run, 'Install the missing packages and configure again') == []  # no handler runs
 
 
 def test_failed_configuration_is_reported_without_secrets(ansible, emulator, config_dir):

@@ -10,6 +10,8 @@
 # FLEET_PREFIX (default fjcloud-fleet) names the containers, FLEET_SSH_BASE_PORT
 # (default 2290) places their sshd ports: molecule's fleet uses its own.
 # FLEET_HOSTS (default: all) names the hosts to start, e.g. "b12-hash".
+# FLEET_COUNT=N starts N hosts instead, the four kinds in turn, numbered:
+# b12-hash-1, b12-lmdb-1, d13-hash-1, d13-kept-1, b12-hash-2, ... (the benchmark's fleet).
 #
 # Every container shares the host's network (all traffic stays on loopback):
 # Postfix's `smtp inet` listener is off, mail is submitted with sendmail, and
@@ -60,6 +62,22 @@ ssh-keygen -A >/dev/null
 service postfix start >/dev/null
 '
 
+# The hosts to start, one name:release:kind per line.
+host_specs() {
+    local count=${FLEET_COUNT:-0} i spec name release kind
+    if ((count == 0)); then
+        for spec in "${HOSTS[@]}"; do
+            printf '%s\n' "${spec// /:}"
+        done
+        return
+    fi
+    for ((i = 0; i < count; i++)); do
+        spec=${HOSTS[i % ${#HOSTS[@]}]}
+        read -r name release kind <<<"$spec"
+        printf '%s-%d:%s:%s\n' "$name" $((i / ${#HOSTS[@]} + 1)) "$release" "$kind"
+    done
+}
+
 container_name() {
     printf '%s-%s' "$PREFIX" "$1"
 }
@@ -90,8 +108,8 @@ up() {
     {
         echo '[fleet]'
         local i=0 spec name release kind port container
-        for spec in "${HOSTS[@]}"; do
-            read -r name release kind <<<"$spec"
+        for spec in $(host_specs); do
+            IFS=: read -r name release kind <<<"$spec"
             i=$((i + 1))
             [[ -z ${FLEET_HOSTS:-} || " $FLEET_HOSTS " == *" $name "* ]] || continue
             port=$((SSH_BASE_PORT + i))

@@ -49,6 +49,7 @@ class FakePostfix:
         self.calls = []
         self.builds = []
         self.postmap_exit, self.postmap_error = 0, ''  # how the next builds end
+        self.running = True  # postfix status
 
     def host(self):
         """The PostfixHost the code under test gets: its commands run by this fake, no package manager."""
@@ -65,6 +66,8 @@ class FakePostfix:
             return self.postconf(argv[3:])
         if argv[0] == 'postmap':
             return self.postmap(argv[3:])
+        if argv[0:1] + argv[3:] == ['postfix', 'status']:
+            return (0, '', '') if self.running else (1, '', 'postfix/postfix-script: the Postfix mail system is not running\n')
         return 127, '', '%s: not found' % argv[0]
 
     # ------------------------------------------------------------ postconf

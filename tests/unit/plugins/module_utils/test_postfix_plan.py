@@ -19,7 +19,7 @@ import trustme
 
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_options import OptionNames, PostfixRelayError
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_plan import (
-    Preflight, apply_plan, plan_relay, preflight,
+    Preflight, apply_plan, plan_relay, preflight, remember_reload, service_state,
 )
 from ansible_collections.fjcloud.mail.plugins.module_utils.postfix_tables import MARKER
 from postfix_fake import FakePostfix
@@ -185,7 +185,7 @@ def test_without_credentials_sasl_passwd_is_left_unchecked(host, ca_file, tmp_pa
 
 def test_preflight_reports_every_host_problem_at_once(host, postfix, tmp_path):
     postfix.services['smtp/unix/smtp_tls_security_level'] = 'may'
-    (tmp_path / 'master.cf').write_text('')
+    (tmp_path / 'master.cf').write_text('smtp unix - - y - - smtp\n  -o smtp_tls_security_level=may\n')
     bad_ca = tmp_path / 'bad.pem'
     bad_ca.write_text('not a certificate\n')
     options = params(host, str(bad_ca), map_type='lmdb', main_cf_extra={'my_custom_thing': '1', 'smtp_host_lookup': 'native'})
@@ -199,19 +199,36 @@ def test_preflight_reports_every_host_problem_at_once(host, postfix, tmp_path):
     assert 'smtp_host_lookup' not in message and 'Pw-New-1' not in message
 
 
-def test_preflight_of_a_probe_stops_when_postfix_lmdb_is_missing(host, ca_file):
-    found = Preflight('apt', [])
-    preflight(host, params(host, ca_file, map_type='lmdb', probe=True, check_packages=True), NAME, found)
-    assert found.result() == dict(changed=False, missing_packages=['postfix-lmdb'], package_manager='apt',
-                                  nexthop=NEXTHOP, map_type='lmdb')
+def test_preflight_stops_when_postfix_lmdb_is_missing(host, ca_file):
+    for probe in (True, False):
+        found = Preflight('apt', [])
+        preflight(host, params(host, ca_file, map_type='lmdb', probe=probe, check_packages=True), NAME, found)
+        assert found.result() == dict(changed=False, missing_packages=['postfix-lmdb'], package_manager='apt',
+                                      nexthop=NEXTHOP, map_type='lmdb')
 
 
-def test_preflight_warns_once_when_tls_is_not_verified(host):
-    found = Preflight('apt', [])
-    preflight(host, params(host, None, tls_verify=False), OptionNames({'tls_verify': 'postfix_relay_tls_verify'}), found)
-    assert found.warnings == [
-        'postfix_relay_tls_verify is false: Postfix does not verify the certificate of %s, so anyone who intercepts the '
-        'connection can present any certificate and receives the SMTP password. Set it to true (the default).' % NEXTHOP]
+def test_reload_is_remembered_until_the_caller_forgets_it(tmp_path):
+    postfix = FakePostfix(tmp_path)
+    marker = str(tmp_path / '.pending')
+    assert service_state(postfix.host(), marker, reload_needed=False) == dict(reload_pending=False, running=True)
+    remember_reload(marker)
+    status = os.stat(marker)
+    assert (status.st_uid, status.st_mode & 0o7777, status.st_size) == (0, 0o600, 0)
+    postfix.running = False
+    assert service_state(postfix.host(), marker, reload_needed=False) == dict(reload_pending=True, running=False)
+    os.unlink(marker)
+    assert service_state(postfix.host(), marker, reload_needed=True) == dict(reload_pending=True, running=False)
+
+
+def test_postconf_is_asked_only_for_what_it_must_expand(host, postfix, ca_file, tmp_path):
+    """A steady run: no main_cf_extra, no $name in the TLS route keys, no TLS key in master.cf: one postconf."""
+    (tmp_path / 'master.cf').write_text('smtp unix - - y - - smtp\n')
+    preflight(host, params(host, ca_file), NAME, Preflight('apt', []))
+    assert [call[3:4] for call in postfix.calls if call[0] == 'postconf'] == [['relayhost'], ['-m']]
+    postfix.calls[:] = []
+    (tmp_path / 'master.cf').write_text('smtp unix - - y - - smtp\n  -o smtp_tls_security_level=encrypt\n')
+    preflight(host, params(host, ca_file, main_cf_extra={'smtp_host_lookup': 'native'}), NAME, Preflight('apt', []))
+    assert [call[3:4] for call in postfix.calls if call[0] == 'postconf'] == [['relayhost'], ['-m'], ['-x'], ['-P']]
 
 
 def test_preflight_needs_a_main_cf(tmp_path, ca_file):

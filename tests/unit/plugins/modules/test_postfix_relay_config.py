@@ -112,13 +112,37 @@ def test_probe_checks_and_reports_without_credentials_or_changes(runner):
     assert runner.files() == before
 
 
-def test_probe_stops_at_missing_packages(runner):
+def test_missing_packages_stop_the_module_before_anything_else(runner):
     runner.packages = 'postfix'
     result = runner.run(probe=True, check_packages=True, relay_host='bad host')  # the options are checked first
     assert result['failed'] and result['msg'].startswith('relay_host must be')
-    result = runner.run(probe=True, check_packages=True)
-    assert result == dict(changed=False, missing_packages=['libsasl2-modules'], package_manager='apt')
+    before = runner.files()
+    for probe in (True, False):
+        result = runner.run(probe=probe, check_packages=True)
+        assert result == dict(changed=False, missing_packages=['libsasl2-modules'], package_manager='apt')
     assert [call[0] for call in runner.postfix.calls] == []  # Postfix may not be installed yet
+    assert runner.files() == before
+
+
+def test_validate_only_checks_the_options_and_nothing_else(runner):
+    before = runner.files()
+    assert runner.run(validate_only=True) == dict(changed=False, msg='The options are valid.')
+    assert runner.run(validate_only=True, relay_port=0)['msg'].startswith('relay_port must be a TCP port number')
+    assert runner.postfix.calls == [] and runner.files() == before
+
+
+def test_pending_marker_is_written_before_the_changes_and_reported(runner, monkeypatch):
+    marker = os.path.join(runner.config_dir, '.pending')
+    applied = []
+    monkeypatch.setattr(postfix_relay_config, 'apply_plan', lambda host, plan: applied.append(os.path.exists(marker)))
+    result = runner.run(check_mode=True, pending_marker=marker)
+    assert (result['reload_pending'], result['running']) == (True, True) and not os.path.exists(marker)
+    runner.postfix.running = False
+    result = runner.run(pending_marker=marker)
+    assert (result['reload_pending'], result['running']) == (True, False)
+    assert applied == [True]  # the marker was there before the first change
+    assert oct(os.stat(marker).st_mode & 0o7777) == '0o600'
+    assert 'running' not in runner.run()
 
 
 def test_every_bad_option_in_one_message_named_as_the_caller_names_them(runner):
@@ -137,14 +161,9 @@ def test_user_without_password_is_refused(runner):
     assert result['failed'] and result['msg'] == 'Set both smtp_user and smtp_password, or neither of them.'
 
 
-def test_tls_opt_out_warns_in_probe_and_run(runner):
-    for probe in (True, False):
-        runner.warnings[:] = []
-        result = runner.run(probe=probe, tls_verify=False, tls_ca_file=None)
-        assert not result.get('failed'), result
-        assert runner.warnings == [
-            'tls_verify is false: Postfix does not verify the certificate of %s, so anyone who intercepts the connection '
-            'can present any certificate and receives the SMTP password. Set it to true (the default).' % NEXTHOP]
+def test_tls_opt_out_is_left_to_the_action_plugin(runner):
+    result = runner.run(tls_verify=False, tls_ca_file=None)
+    assert not result.get('failed') and runner.warnings == [], result  # warned on the controller (action plugin)
 
 
 def test_host_that_cannot_be_written_fails_with_the_reason(runner):
